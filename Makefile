@@ -1,0 +1,36 @@
+# Two commands for a newcomer: `make demo` (install + run the main job) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU wheel by default; GPU machines pass the CUDA build, e.g.
+#   make install TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo_results
+
+.PHONY: install demo test test-slow bench clean
+
+install: $(STAMP)
+
+# torch goes in first: an unpinned torch resolved by pip would pull several GB of CUDA wheels.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/re_identification make_dataset --output $(DEMO_DIR)/data --preset demo --seed 0
+	$(BIN)/re_identification train -e $(DEMO_DIR)/data/spec_train.yaml results_dir=$(DEMO_DIR)/run
+	$(BIN)/re_identification evaluate -e $(DEMO_DIR)/data/spec_train.yaml results_dir=$(DEMO_DIR)/run \
+		evaluate.checkpoint=$(DEMO_DIR)/run/train/reid_model_latest.pth
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache
