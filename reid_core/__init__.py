@@ -1,0 +1,1 @@
+"""Person re-identification trainer on PyTorch Lightning, TAO re_identification compatible."""

@@ -1,0 +1,116 @@
+"""Load a spec file plus Hydra-style dot-list overrides into a validated ``ExperimentConfig``."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Sequence, get_type_hints
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from reid_core.config.experiment import ACTIONS, ExperimentConfig
+from reid_core.config.validation import MISSING_VALUE, check_raw, check_relations, check_values
+from reid_core.errors import SpecError
+
+
+def read_spec_file(path: str | os.PathLike) -> dict:
+    """The user's YAML as plain containers, unresolved; a clear SpecError for anything unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"spec file not found: {path}")
+    try:
+        loaded = OmegaConf.load(path)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecError(f"{path}:{where} malformed YAML: {problem}") from None
+    except (OSError, UnicodeDecodeError, OmegaConfBaseException) as err:
+        raise SpecError(f"{path}: cannot read spec: {str(err).splitlines()[0]}") from None
+    if not isinstance(loaded, DictConfig):
+        raise SpecError(f"{path}: expected a mapping of spec keys, got a list")
+    return OmegaConf.to_container(loaded, resolve=False)
+
+
+def parse_overrides(overrides: Sequence[str]) -> dict:
+    """``a.b=value`` strings (values parsed as YAML) into one nested mapping."""
+    for item in overrides:
+        if "=" not in item or not item.split("=", 1)[0].strip():
+            raise SpecError(f"override {item!r}: expected key=value, e.g. train.num_epochs=30")
+    try:
+        return OmegaConf.to_container(OmegaConf.from_dotlist(list(overrides)), resolve=False)
+    except (yaml.YAMLError, OmegaConfBaseException) as err:
+        raise SpecError(f"overrides: cannot parse: {str(err).splitlines()[0]}") from None
+
+
+def build_spec(raw_layers: Sequence[dict], action: str = "train") -> ExperimentConfig:
+    """Merge raw layers (file, then overrides) onto the defaults and validate them for ``action``."""
+    if action not in ACTIONS:
+        raise SpecError(f"unknown action {action!r}: expected one of {', '.join(ACTIONS)}")
+    problems: list[str] = []
+    for layer in raw_layers:
+        problems += check_raw(layer)
+    if problems:
+        raise SpecError("\n".join(problems))
+    merged = OmegaConf.structured(ExperimentConfig)
+    try:
+        for layer in raw_layers:
+            merged = OmegaConf.merge(merged, OmegaConf.create(_none_strings_to_empty(layer)))
+        plain = OmegaConf.to_container(merged, resolve=True, throw_on_missing=False)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None)
+        message = getattr(err, "msg", None) or str(err)
+        raise SpecError(f"{key + ': ' if key else ''}{message.splitlines()[0]}") from None
+    problems = check_values(plain) + check_relations(plain, action)
+    if problems:
+        raise SpecError("\n".join(problems))
+    return spec_from_dict(plain)
+
+
+def _none_strings_to_empty(raw: dict, cls: type = ExperimentConfig) -> dict:
+    """``key:`` in YAML or ``key=`` on the command line is None; for a string key it means empty."""
+    hints = get_type_hints(cls)
+    out = {}
+    for key, value in raw.items():
+        if isinstance(value, dict) and dataclasses.is_dataclass(hints.get(key)):
+            out[key] = _none_strings_to_empty(value, hints[key])
+        else:
+            out[key] = "" if value is None and hints.get(key) is str else value
+    return out
+
+
+def load_spec(path: str | os.PathLike | None, overrides: Sequence[str] = (), action: str = "train") -> ExperimentConfig:
+    """The validated spec for ``action`` from an optional YAML file and dot-list overrides."""
+    layers = [read_spec_file(path)] if path else []
+    layers.append(parse_overrides(overrides))
+    return build_spec(layers, action)
+
+
+def spec_from_dict(plain: dict) -> ExperimentConfig:
+    """A typed ExperimentConfig from plain containers (mandatory ``???`` values become empty)."""
+    structured = OmegaConf.merge(OmegaConf.structured(ExperimentConfig), plain)
+    for section in ("evaluate", "inference"):
+        if OmegaConf.is_missing(structured[section], "checkpoint"):
+            structured[section].checkpoint = ""
+    return OmegaConf.to_object(structured)
+
+
+def spec_to_dict(spec: ExperimentConfig, action: str | None = None) -> dict:
+    """Plain containers of a spec (for YAML files and checkpoints); ``action`` drops other action sections."""
+    plain = dataclasses.asdict(spec)
+    if action is not None:
+        for other in ("evaluate", "inference", "export"):
+            if other != action:
+                plain.pop(other, None)
+        for section in ("evaluate", "inference"):
+            if section in plain and plain[section]["checkpoint"] == "":
+                plain[section]["checkpoint"] = MISSING_VALUE
+    return plain
+
+
+def dump_spec(spec: ExperimentConfig | dict, path: str | os.PathLike, action: str | None = None) -> None:
+    plain = spec if isinstance(spec, dict) else spec_to_dict(spec, action)
+    Path(path).write_text(yaml.safe_dump(plain, sort_keys=False, default_flow_style=False))
