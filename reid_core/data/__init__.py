@@ -1,0 +1,1 @@
+"""Data: Market-1501 folders and archives, samplers, transforms, loaders."""
