@@ -1,0 +1,1 @@
+"""Backbones, the BNNeck baseline and pretrained-weight loading."""
