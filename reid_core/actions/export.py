@@ -1,0 +1,95 @@
+"""``re_identification export``: the embedding network as ONNX, checked with onnxruntime.
+
+Input ``input`` (N, 3, H, W) with a dynamic batch, output ``fc_pred`` (N, D) where D is the
+embedding size (``model.feat_dim`` with ``model.reduce_feat_dim``, else the backbone width).
+The action runs the exported file with onnxruntime on batches of 1 and several images and
+refuses the export (exit 1) if any output differs from torch by 1e-4 or more.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from reid_core.actions.devices import action_dir
+from reid_core.actions.restore import restore_model
+from reid_core.config import ExperimentConfig
+from reid_core.modeling.baseline import EmbeddingNetwork
+from reid_core.status import FAILURE, STARTED, SUCCESS, StatusFile
+
+TOLERANCE = 1e-4
+OPSET = 18
+
+
+class ExportMismatchError(RuntimeError):
+    """The exported graph does not compute what the torch model computes."""
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    onnx_file: Path
+    max_abs_diff: float
+    embedding_dim: int
+
+
+def _onnx_export(network: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    logging.disable(logging.WARNING)  # the exporter narrates every graph pass and probes for torchvision
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(network, (example,), dynamic_shapes=({0: batch},), input_names=["input"],
+                                        output_names=["fc_pred"], opset_version=OPSET, verbose=False)
+            program.save(str(path), external_data=False)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def verify_onnx(path: Path, network: torch.nn.Module, shape: tuple[int, int, int], batches=(1, 5)) -> float:
+    """Largest |onnxruntime - torch| over random batches of the given sizes."""
+    import onnx
+    import onnxruntime as ort
+
+    onnx.checker.check_model(str(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    generator = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for size in batches:
+        images = torch.randn(size, *shape, generator=generator)
+        with torch.no_grad():
+            expected = network(images).numpy()
+        got = session.run(["fc_pred"], {"input": images.numpy()})[0]
+        worst = max(worst, float(np.abs(got - expected).max()))
+    return worst
+
+
+def run_export(spec: ExperimentConfig) -> ExportReport:
+    cfg = spec.export
+    restored = restore_model(spec, cfg.checkpoint, "export.checkpoint", torch.device("cpu"))
+    network = EmbeddingNetwork(restored.model).eval()
+    model_cfg = restored.spec.model
+    shape = (model_cfg.input_channels, model_cfg.input_height, model_cfg.input_width)
+    out = action_dir(spec, "export")
+    onnx_file = Path(cfg.onnx_file).expanduser() if cfg.onnx_file else out / "reid.onnx"
+    out.mkdir(parents=True, exist_ok=True)
+    onnx_file.parent.mkdir(parents=True, exist_ok=True)
+    status = StatusFile(out / "status.json")
+    status.write(STARTED, "Starting export.")
+    try:
+        _onnx_export(network, torch.zeros(2, *shape), onnx_file)
+        diff = verify_onnx(onnx_file, network, shape)
+        if diff >= TOLERANCE:
+            raise ExportMismatchError(f"onnxruntime output differs from torch by {diff:.2e} (>= {TOLERANCE:g})")
+        status.write(SUCCESS, f"Exported {onnx_file}; onnxruntime max abs difference {diff:.2e}.",
+                     kpi={"max_abs_diff": diff})
+    except BaseException as err:
+        status.write(FAILURE, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}", verbosity="ERROR")
+        raise
+    print(f"Exported {onnx_file} (input (N,{shape[0]},{shape[1]},{shape[2]}) -> fc_pred (N,{restored.model.embedding_dim})); "
+          f"onnxruntime vs torch max abs difference {diff:.2e}")
+    return ExportReport(onnx_file, diff, restored.model.embedding_dim)
