@@ -1,0 +1,1 @@
+"""automl: see DESIGN.md."""
