@@ -1,0 +1,122 @@
+"""Training throughput: our Lightning trainer vs a bare PyTorch loop, and the input pipeline.
+
+Both loops train the same ReidBaseline with the same loss, optimizer, learning-rate rule and
+the very same batches (one DataLoader built by ReidDataModule), for the same number of steps;
+runs alternate (Lightning, bare, Lightning, ...) so machine noise hits both alike, and the
+ratio is taken per pair. The input pipeline figure is decode + augment per loader worker
+(in-process), which must exceed the training rate for loading not to be the bottleneck.
+
+    .venv/bin/python bench/bench_training.py [--preset demo] [--steps 60] [--pairs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from reid_core.actions.make_dataset import training_spec
+from reid_core.config import build_spec
+from reid_core.data.datamodule import ReidDataModule, ReidImageDataset, load_training_data, train_transform
+from reid_core.engine.module import ReidModule
+from reid_core.optim import apply_lr_factor, lr_factor
+from reid_core.synthetic import make_dataset
+
+WARMUP_STEPS = 5
+
+
+class _StepTimer(pl.Callback):
+    def __init__(self) -> None:
+        self.start = self.end = 0.0
+        self.steps = 0
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if trainer.global_step == WARMUP_STEPS:
+            self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self.end = time.perf_counter()
+        self.steps = trainer.global_step
+
+
+def lightning_rate(spec, data, steps: int) -> float:
+    pl.seed_everything(0, verbose=False)
+    module = ReidModule(spec, data.num_classes, len(data.query))
+    timer = _StepTimer()
+    trainer = pl.Trainer(accelerator="cpu", devices=1, max_steps=steps, limit_val_batches=0, num_sanity_val_steps=0,
+                         enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False,
+                         logger=False, use_distributed_sampler=False, callbacks=[timer])
+    trainer.fit(module, datamodule=ReidDataModule(spec, data))
+    return (timer.steps - WARMUP_STEPS) * spec.dataset.batch_size / (timer.end - timer.start)
+
+
+def bare_rate(spec, data, steps: int) -> float:
+    pl.seed_everything(0, verbose=False)
+    module = ReidModule(spec, data.num_classes, len(data.query))  # same model, loss and optimizer
+    model, criterion = module.model.train(), module.criterion.train()
+    optimizers = module.configure_optimizers()
+    loader = ReidDataModule(spec, data).train_dataloader()
+    batches = len(loader)
+    step, start = 0, 0.0
+    while step < steps:
+        for batch_idx, (images, labels, *_rest) in enumerate(loader):
+            if step == WARMUP_STEPS:
+                start = time.perf_counter()
+            apply_lr_factor(optimizers[0], lr_factor(spec, step // batches + batch_idx / batches))
+            logits, features = model(images, labels)
+            loss, _ = criterion(logits, features, labels)
+            for optimizer in optimizers:
+                optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizers[0].step()
+            torch.isfinite(loss.detach()).item()  # the trainer checks every CPU step too
+            step += 1
+            if step >= steps:
+                break
+    return (steps - WARMUP_STEPS) * spec.dataset.batch_size / (time.perf_counter() - start)
+
+
+def pipeline_rate(spec, data, limit: int = 600) -> float:
+    dataset = ReidImageDataset(data.train[:limit], train_transform(spec))
+    start = time.perf_counter()
+    for index in range(len(dataset)):
+        dataset[(index, index)]
+    return len(dataset) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="demo")
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    root = Path(tempfile.mkdtemp(prefix="bench-training-")) / "data"
+    dataset = make_dataset(root, preset=args.preset, seed=0)
+    layer = training_spec(dataset)
+    layer["dataset"]["num_workers"] = args.workers
+    spec = build_spec([layer], "train")
+    data = load_training_data(spec)
+    ratios, lightning, bare = [], [], []
+    for _ in range(args.pairs):
+        lightning.append(lightning_rate(spec, data, args.steps))
+        bare.append(bare_rate(spec, data, args.steps))
+        ratios.append(lightning[-1] / bare[-1])
+    pipeline = pipeline_rate(spec, data)
+    model = spec.model
+    print(f"preset {args.preset}: {model.backbone} {model.input_height}x{model.input_width}, batch "
+          f"{spec.dataset.batch_size}, {args.steps} steps x {args.pairs} pairs, loader workers {args.workers}")
+    print(f"{'bare PyTorch loop':<34} {statistics.median(bare):8.1f} img/s  (runs: {', '.join(f'{r:.1f}' for r in bare)})")
+    print(f"{'Lightning trainer':<34} {statistics.median(lightning):8.1f} img/s  (runs: {', '.join(f'{r:.1f}' for r in lightning)})")
+    print(f"{'Lightning / bare (median of pairs)':<34} {statistics.median(ratios):8.3f}     (pairs: {', '.join(f'{r:.3f}' for r in ratios)})")
+    print(f"{'input pipeline, one worker':<34} {pipeline:8.1f} img/s  (decode + augment)")
+
+
+if __name__ == "__main__":
+    main()
