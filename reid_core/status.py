@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 import os
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 STARTED, RUNNING, SUCCESS, FAILURE = "STARTED", "RUNNING", "SUCCESS", "FAILURE"
 
@@ -69,6 +70,25 @@ class StatusFile:
             os.write(fd, encoded)
         finally:
             os.close(fd)
+
+
+def describe_failure(err: BaseException) -> str:
+    """``Type: first line of the message`` for a FAILURE line."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+
+
+@contextmanager
+def failures_recorded(status: StatusFile, fields: Callable[[], dict[str, Any]] = dict) -> Iterator[StatusFile]:
+    """Write a FAILURE line for any exception (SIGTERM included) leaving the block, then re-raise.
+
+    ``fields`` is called at failure time, e.g. to record the epoch the run had reached.
+    """
+    try:
+        yield status
+    except BaseException as err:
+        status.write(FAILURE, describe_failure(err), verbosity="ERROR", **fields())
+        raise
 
 
 def read_status(path: str | Path) -> list[dict[str, Any]]:

@@ -160,3 +160,13 @@ def test_python_dash_m_and_the_console_script_agree(tmp_path):
     for command in ([sys.executable, "-m", "reid_core", "fly"], [str(Path(sys.executable).parent / "re_identification"), "fly"]):
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and done.stderr.strip().endswith("expected one of train, evaluate, inference, export, default_specs, make_dataset")
+
+
+def test_query_and_gallery_without_a_shared_identity_warn_and_score_zero(trained, capsys, caplog):
+    data, results = trained
+    code, out, err = _run(["evaluate", "-e", str(data / "spec_train.yaml"), f"results_dir={results / 'disjoint'}",
+                           f"evaluate.checkpoint={results / 'train' / LATEST_NAME}",
+                           f"evaluate.query_dataset={data / 'bounding_box_train'}"], capsys)
+    assert code == 0
+    assert "share no identity; rank-1 and mAP will be 0" in caplog.text
+    assert read_status(results / "disjoint" / "evaluate" / "status.json")[-1]["kpi"]["cmc_rank_1"] == 0.0

@@ -125,3 +125,20 @@ def test_resume_with_another_dataset_is_refused_before_anything_is_written(tiny_
     assert code == 2 and "Traceback" not in err
     assert "train.resume_training_checkpoint_path" in last and "identities" in last
     assert not (tmp_path / "b").exists()
+
+
+def test_non_default_options_train_together(tiny_dataset, tmp_path):
+    out = run_train(tiny_spec(tiny_dataset, tmp_path / "opts", **{
+        "train.num_epochs": 2, "dataset.sampler": "softmax", "dataset.batch_size": 10, "train.optim.name": "SGD",
+        "train.optim.base_lr": 0.01, "train.optim.lr_scheduler": "cosine", "train.optim.warmup_epochs": 1,
+        "train.grad_clip": 1.0, "model.gem_pooling": True, "model.cos_layer": True, "model.reduce_feat_dim": True,
+        "model.feat_dim": 64, "dataset.val_split": 0.25, "train.checkpoint_interval_unit": "step",
+        "train.checkpoint_interval": 5, "model.neck_feat": "before", "train.optim.large_fc_lr": True,
+    }))
+    lines = read_status(out / "status.json")
+    assert lines[-1]["status"] == "SUCCESS"
+    saved = _checkpoints(out)
+    assert len(saved) >= 2 and all(step % 5 == 0 or epoch == 1 for epoch, step in saved)
+    checkpoint = read_checkpoint(out / checkpoint_name(*saved[-1]), "k")
+    assert checkpoint["reid_num_classes"] == 12  # 16 training identities minus the carved quarter
+    assert checkpoint["reid_embedding_dim"] == 64

@@ -9,6 +9,7 @@ import torch
 
 from reid_core.config import ExperimentConfig
 from reid_core.errors import SpecError
+from reid_core.status import STARTED, StatusFile
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,12 @@ def action_dir(spec: ExperimentConfig, action: str) -> Path:
     """``<action>.results_dir`` when set, else ``<results_dir>/<action>`` (TAO's layout)."""
     own = getattr(getattr(spec, action), "results_dir", "")
     return Path(own or Path(spec.results_dir) / action).expanduser()
+
+
+def start_action(spec: ExperimentConfig, action: str) -> tuple[Path, StatusFile]:
+    """Create the action's folder and its status.json with a STARTED line."""
+    out = action_dir(spec, action)
+    out.mkdir(parents=True, exist_ok=True)
+    status = StatusFile(out / "status.json")
+    status.write(STARTED, f"Starting {action}.")
+    return out, status

@@ -10,13 +10,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from reid_core.actions.devices import action_dir, inference_device
+from reid_core.actions.devices import inference_device, start_action
 from reid_core.actions.restore import restore_model
 from reid_core.config import ExperimentConfig
 from reid_core.data.datamodule import evaluation_loader, open_split, warn_if_disjoint
 from reid_core.evaluation import extract_embeddings, retrieval_metrics
 from reid_core.plots import write_cmc_curve, write_sampled_matches
-from reid_core.status import FAILURE, STARTED, SUCCESS, StatusFile
+from reid_core.status import SUCCESS, failures_recorded
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +58,8 @@ def run_evaluate(spec: ExperimentConfig) -> EvaluationReport:
     query, gallery = query_and_gallery(spec, "evaluate")
     warn_if_disjoint(query, gallery, "evaluate")
 
-    out = action_dir(spec, "evaluate")
-    out.mkdir(parents=True, exist_ok=True)
-    status = StatusFile(out / "status.json")
-    status.write(STARTED, "Starting evaluation.")
-    try:
+    out, status = start_action(spec, "evaluate")
+    with failures_recorded(status):
         batch = batch_size_for(spec, "evaluate")
         model_spec = restored.spec
         q = extract_embeddings(restored.model, evaluation_loader(model_spec, query, batch), device)
@@ -78,9 +75,6 @@ def run_evaluate(spec: ExperimentConfig) -> EvaluationReport:
             )
         epoch = int(restored.checkpoint.get("epoch", -1))
         status.write(SUCCESS, "Evaluation finished successfully.", epoch=epoch, kpi=kpis)
-    except BaseException as err:
-        status.write(FAILURE, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}", verbosity="ERROR")
-        raise
     print(f"Evaluation of {cfg.checkpoint} ({len(query)} query, {len(gallery)} gallery images"
           f"{', re-ranked' if spec.re_ranking.re_ranking else ''}):")
     print(format_kpis(kpis))

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reid_core.actions.devices import action_dir
+from reid_core.actions.devices import start_action
 from reid_core.actions.restore import restore_model
 from reid_core.config import ExperimentConfig
 from reid_core.modeling.baseline import EmbeddingNetwork
-from reid_core.status import FAILURE, STARTED, SUCCESS, StatusFile
+from reid_core.status import SUCCESS, failures_recorded
 
 TOLERANCE = 1e-4
 OPSET = 18
@@ -74,22 +74,16 @@ def run_export(spec: ExperimentConfig) -> ExportReport:
     network = EmbeddingNetwork(restored.model).eval()
     model_cfg = restored.spec.model
     shape = (model_cfg.input_channels, model_cfg.input_height, model_cfg.input_width)
-    out = action_dir(spec, "export")
+    out, status = start_action(spec, "export")
     onnx_file = Path(cfg.onnx_file).expanduser() if cfg.onnx_file else out / "reid.onnx"
-    out.mkdir(parents=True, exist_ok=True)
     onnx_file.parent.mkdir(parents=True, exist_ok=True)
-    status = StatusFile(out / "status.json")
-    status.write(STARTED, "Starting export.")
-    try:
+    with failures_recorded(status):
         _onnx_export(network, torch.zeros(2, *shape), onnx_file)
         diff = verify_onnx(onnx_file, network, shape)
         if diff >= TOLERANCE:
             raise ExportMismatchError(f"onnxruntime output differs from torch by {diff:.2e} (>= {TOLERANCE:g})")
         status.write(SUCCESS, f"Exported {onnx_file}; onnxruntime max abs difference {diff:.2e}.",
                      kpi={"max_abs_diff": diff})
-    except BaseException as err:
-        status.write(FAILURE, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}", verbosity="ERROR")
-        raise
     print(f"Exported {onnx_file} (input (N,{shape[0]},{shape[1]},{shape[2]}) -> fc_pred (N,{restored.model.embedding_dim})); "
           f"onnxruntime vs torch max abs difference {diff:.2e}")
     return ExportReport(onnx_file, diff, restored.model.embedding_dim)

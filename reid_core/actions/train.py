@@ -23,7 +23,7 @@ from reid_core.engine.callbacks import callbacks_for
 from reid_core.engine.module import ReidModule
 from reid_core.errors import CheckpointError, SpecError
 from reid_core.modeling.pretrained import load_pretrained
-from reid_core.status import FAILURE, StatusFile
+from reid_core.status import StatusFile, failures_recorded
 
 log = logging.getLogger(__name__)
 RESUME_KEY = "train.resume_training_checkpoint_path"
@@ -95,11 +95,6 @@ def run_train(spec: ExperimentConfig) -> Path:
         callbacks=callbacks_for(spec, out, status),
         default_root_dir=str(out),
     )
-    try:
+    with failures_recorded(status, lambda: {"epoch": trainer.current_epoch, "max_epoch": spec.train.num_epochs}):
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume or None, weights_only=True)
-    except BaseException as err:
-        reason = "interrupted" if isinstance(err, KeyboardInterrupt) else f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-        status.write(FAILURE, reason, verbosity="ERROR", epoch=trainer.current_epoch,
-                     max_epoch=spec.train.num_epochs)
-        raise
     return out
