@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reid_core.actions.default_specs import default_spec
+from reid_core.skill import SKILL
+from schemas import action_schema
 from reid_core.config import ACTIONS, load_spec, spec_to_dict
 from reid_core.errors import SpecError
 
@@ -50,7 +51,7 @@ def test_nvidia_templates_load_unchanged(action):
 @pytest.mark.parametrize("action", ACTIONS)
 def test_our_defaults_match_the_nvidia_template_for_every_tao_key(action):
     template = yaml.safe_load(_reference(action).read_text())
-    assert _differences(template, default_spec(action), "") == []
+    assert _differences(template, action_schema(SKILL, action)["default"], "") == []
 
 
 BAD_OVERRIDES = [
@@ -75,7 +76,7 @@ BAD_OVERRIDES = [
     ("train.optim.lr_steps=[40,x]", "train.optim.lr_steps[1]: expected int"),
     ("train.optim.warmup_method=exp", "train.optim.warmup_method: expected one of"),
     ("train.gpu_ids=[0,1]", "train.gpu_ids: expected 1 ids for train.num_gpus=1"),
-    ("model.jpm=true", "model.jpm: applies only to transformer backbones"),
+    ("model.jpm=true", "model.jpm: must stay False"),
     ("model.feat_dim=8", "model.feat_dim: expected a value >= 32"),
     ("results_dir=", "results_dir: required for 'train'"),
     ("dataset.train_dataset_dir=", "dataset.train_dataset_dir: required to train"),

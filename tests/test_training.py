@@ -129,7 +129,7 @@ def test_resume_with_another_dataset_is_refused_before_anything_is_written(tiny_
 
 def test_non_default_options_train_together(tiny_dataset, tmp_path):
     out = run_train(tiny_spec(tiny_dataset, tmp_path / "opts", **{
-        "train.num_epochs": 2, "dataset.sampler": "softmax", "dataset.batch_size": 10, "train.optim.name": "SGD",
+        "train.num_epochs": 2, "dataset.sampler": "softmax", "dataset.batch_size": 12, "train.optim.name": "SGD",
         "train.optim.base_lr": 0.01, "train.optim.lr_scheduler": "cosine", "train.optim.warmup_epochs": 1,
         "train.grad_clip": 1.0, "model.gem_pooling": True, "model.cos_layer": True, "model.reduce_feat_dim": True,
         "model.feat_dim": 64, "dataset.val_split": 0.25, "train.checkpoint_interval_unit": "step",

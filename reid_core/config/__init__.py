@@ -13,7 +13,7 @@ from reid_core.config.experiment import (
     ReRankingConfig,
     TrainConfig,
 )
-from reid_core.config.fields import FieldMeta, field_meta
+from schemas.fields import FieldMeta, field_meta
 from reid_core.config.loading import build_spec, dump_spec, load_spec, spec_from_dict, spec_to_dict
 
 __all__ = [

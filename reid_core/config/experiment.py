@@ -1,8 +1,14 @@
 """The experiment spec: TAO ``re_identification`` sections, keys and defaults.
 
 Keys and defaults match TAO's packaged spec templates, so a TAO spec loads unchanged.
-Keys marked ``transformer_only`` belong to TAO's transformer backbones; they are accepted at
-their defaults and refused when changed, because the backbones here are ResNets.
+Keys marked ``fixed`` belong to TAO's transformer backbones; they are accepted at their
+defaults and refused when changed, because the backbones here are ResNets.
+
+The AutoML search set (``automl_enabled=True``) follows ReID practice (BoT / strong-baseline,
+fast-reid's HPO): learning rate and weight decay on a log scale, optimizer, warm-up and LR
+milestones relative to the epoch budget, triplet margin, label smoothing, the P x K batch
+shape, random erasing, and the center loss with its weight. Validity bounds are wide (what a
+user may write); ``search_*``/``relative_max`` narrow what AutoML samples.
 Keys TAO does not have are ours: ``dataset.val_split``, ``train.amp``,
 ``train.optim.lr_scheduler``, ``inference.top_k``.
 """
@@ -14,7 +20,7 @@ from typing import List
 
 from omegaconf import MISSING
 
-from reid_core.config.fields import (
+from schemas.fields import (
     bool_field,
     float_field,
     int_field,
@@ -54,7 +60,7 @@ class ModelConfig:
         "ReID model ('self').", title="Pretrain Choice", options=("imagenet", "self"),
     )
     pretrained_model_path: str = str_field("", "Local pretrained weights (torchvision or TAO state dict); "
-                                               "empty trains from scratch.", title="Pretrained Model Path")
+                                               "empty trains from scratch.", title="Pretrained Model Path", io="file", io_optional=True)
     input_channels: int = int_field(3, "Number of input channels.", title="Input Channels", minimum=3, maximum=3)
     input_width: int = int_field(128, "Input image width.", title="Input Width", minimum=16, maximum=1024)
     input_height: int = int_field(256, "Input image height.", title="Input Height", minimum=32, maximum=2048)
@@ -68,12 +74,13 @@ class ModelConfig:
         options=("triplet", "center", "triplet_center"),
     )
     with_center_loss: bool = bool_field(False, "Add the center loss (also implied by metric_loss_type with center).",
-                                        title="With Center Loss")
+                                        title="With Center Loss", automl_enabled=True, parent_param=True)
     with_flip_feature: bool = bool_field(False, "Average embeddings of the image and its horizontal flip at test time.",
                                          title="With Flip Feature")
-    label_smooth: bool = bool_field(True, "Label smoothing (epsilon 0.1) in the ID loss.", title="Label Smoothing")
+    label_smooth: bool = bool_field(True, "Label smoothing (epsilon 0.1) in the ID loss.", title="Label Smoothing",
+                                    automl_enabled=True)
     pretrain_hw_ratio: float = float_field(2.0, "Height/width ratio of transformer pretraining.", title="Pretrain HW Ratio",
-                                           minimum=2.0, maximum=2.0, transformer_only=True)
+                                           minimum=2.0, maximum=2.0, fixed=True)
     id_loss_type: str = str_field("softmax", "Type of ID loss used.", title="ID Loss Type", options=("softmax",))
     id_loss_weight: float = float_field(1.0, "Weight of the ID loss.", title="ID Loss Weight", minimum=0.0, maximum=10.0)
     triplet_loss_weight: float = float_field(1.0, "Weight of the triplet loss.", title="Triplet Loss Weight",
@@ -85,47 +92,49 @@ class ModelConfig:
                                       minimum=0.0, maximum=0.9)
     reduce_feat_dim: bool = bool_field(False, "Project the pooled feature to model.feat_dim.", title="Reduce Feature Dim")
     drop_path: float = float_field(0.1, "Drop path probability.", title="Drop Path", minimum=0.0, maximum=1.0,
-                                   transformer_only=True)
+                                   fixed=True)
     drop_out: float = float_field(0.0, "Dropout probability.", title="Drop Out", minimum=0.0, maximum=1.0,
-                                  transformer_only=True)
+                                  fixed=True)
     att_drop_rate: float = float_field(0.0, "Attention dropout rate.", title="Attention Drop Rate",
-                                       minimum=0.0, maximum=1.0, transformer_only=True)
+                                       minimum=0.0, maximum=1.0, fixed=True)
     stride_size: List[int] = list_field([16, 16], "Patch stride of the transformer stem.", title="Stride Size",
-                                        automl_enabled=False, transformer_only=True, list_length=2)
+                                        automl_enabled=False, fixed=True, list_length=2)
     gem_pooling: bool = bool_field(False, "Generalized-mean pooling instead of average pooling.", title="GEM Pooling")
     stem_conv: bool = bool_field(False, "Convolutional stem for the transformer.", title="Stem Conv",
-                                 transformer_only=True)
-    jpm: bool = bool_field(False, "Jigsaw patch module.", title="JPM", transformer_only=True)
+                                 fixed=True)
+    jpm: bool = bool_field(False, "Jigsaw patch module.", title="JPM", fixed=True)
     shift_num: int = int_field(5, "Shift number of the jigsaw patch module.", title="Shift Number",
-                               minimum=5, maximum=5, transformer_only=True)
+                               minimum=5, maximum=5, fixed=True)
     shuffle_group: int = int_field(2, "Shuffle groups of the jigsaw patch module.", title="Shuffle Group",
-                                   minimum=2, maximum=2, transformer_only=True)
+                                   minimum=2, maximum=2, fixed=True)
     devide_length: int = int_field(4, "Length for division in the re-arrangement process.", title="Divide Length",
-                                   minimum=4, maximum=4, transformer_only=True)
+                                   minimum=4, maximum=4, fixed=True)
     re_arrange: bool = bool_field(True, "Re-arrange patches in the jigsaw patch module.", title="Re-arrange",
-                                  transformer_only=True)
+                                  fixed=True)
     sie_coe: float = float_field(3.0, "Side-information embedding coefficient.", title="SIE Coefficient",
-                                 minimum=0.0, maximum=10.0, transformer_only=True)
+                                 minimum=0.0, maximum=10.0, fixed=True)
     sie_camera: bool = bool_field(False, "Camera side-information embedding.", title="SIE Camera",
-                                  transformer_only=True)
-    sie_view: bool = bool_field(False, "View side-information embedding.", title="SIE View", transformer_only=True)
+                                  fixed=True)
+    sie_view: bool = bool_field(False, "View side-information embedding.", title="SIE View", fixed=True)
     semantic_weight: float = float_field(1.0, "Semantic weight of SOLIDER-style transformers.", title="Semantic Weight",
-                                         minimum=0.0, maximum=1.0, transformer_only=True)
+                                         minimum=0.0, maximum=1.0, fixed=True)
 
 
 @dataclass
 class DatasetConfig:
     train_dataset_dir: str = str_field("", "Training images: a Market-1501 folder or a .tar.gz of one.",
-                                       title="Train Dataset Directory", automl_enabled=False)
+                                       title="Train Dataset Directory", automl_enabled=False, io="folder")
     test_dataset_dir: str = str_field("", "Gallery images: a folder or a .tar.gz.",
-                                      title="Test Dataset Directory", automl_enabled=False)
+                                      title="Test Dataset Directory", automl_enabled=False, io="folder")
     query_dataset_dir: str = str_field("", "Query images: a folder or a .tar.gz.",
-                                       title="Query Dataset Directory", automl_enabled=False)
+                                       title="Query Dataset Directory", automl_enabled=False, io="folder")
     num_classes: int = int_field(751, "Number of training identities (taken from the data; a different value "
                                       "only warns).", title="Number of Classes", minimum=1, popular=True,
                                  automl_enabled=False)
-    batch_size: int = int_field(64, "Training batch size per GPU; a multiple of dataset.num_instances for the "
-                                    "triplet samplers.", title="Batch Size", minimum=2, maximum=4096, popular=True)
+    batch_size: int = int_field(64, "Training batch size per GPU: P identities x dataset.num_instances images.",
+                                title="Batch Size", minimum=2, maximum=4096, popular=True, automl_enabled=True,
+                                depends_on="dataset.num_instances", multiple_of="dataset.num_instances",
+                                search_min=16, search_max=128)
     val_batch_size: int = int_field(128, "Batch size for validation, evaluation and inference.",
                                     title="Validation Batch Size", minimum=1, maximum=8192, popular=True)
     num_workers: int = int_field(8, "Data loading worker processes (0 loads in the training process).",
@@ -140,14 +149,15 @@ class DatasetConfig:
     prob: float = float_field(0.5, "Probability of a horizontal flip.", title="Flip Probability",
                               minimum=0.0, maximum=1.0)
     re_prob: float = float_field(0.5, "Probability of random erasing.", title="Random Erasing Probability",
-                                 minimum=0.0, maximum=1.0)
+                                 minimum=0.0, maximum=1.0, automl_enabled=True, search_min=0.0, search_max=0.8)
     sampler: str = str_field(
         "softmax_triplet", "Loss/sampler combination: softmax (ID loss, random batches), triplet or "
         "softmax_triplet (P x K identity batches).", title="Sampler",
         options=("softmax", "triplet", "softmax_triplet"),
     )
     num_instances: int = int_field(4, "Images per identity in a batch (K of P x K).", title="Number of Instances",
-                                   minimum=2, maximum=64, popular=True)
+                                   minimum=2, maximum=64, popular=True, automl_enabled=True,
+                                   search_options=(2, 4, 8, 16))
     val_split: float = float_field(
         0.0, "Fraction of training identities carved out (disjoint) as a validation query/gallery for model "
         "selection; 0 validates on the given query/test sets as TAO does.", title="Validation Split",
@@ -163,35 +173,44 @@ class CudnnConfig:
 
 @dataclass
 class OptimConfig:
-    name: str = str_field("Adam", "Optimizer.", title="Optimizer Name", options=("SGD", "Adam", "AdamW"))
+    name: str = str_field("Adam", "Optimizer.", title="Optimizer Name", options=("SGD", "Adam", "AdamW"),
+                          option_weights=(0.2, 0.45, 0.35), automl_enabled=True)
     lr_monitor: str = str_field("val_loss", "Metric monitored for learning-rate logging (kept for TAO "
                                             "compatibility).", title="LR Monitor Metric")
     lr_steps: List[int] = list_field([40, 70], "Epochs at which the learning rate is multiplied by gamma.",
-                                     value_type="list_2", title="LR Decay Steps", item_minimum=1)
+                                     value_type="list_2", title="LR Decay Steps", item_minimum=1,
+                                     automl_enabled=True, depends_on="train.num_epochs")
     gamma: float = float_field(0.1, "Factor by which the learning rate will decrease.", title="LR Decay Factor",
                                minimum=0.0, maximum=1.0, exclusive_minimum=True)
     bias_lr_factor: float = float_field(1.0, "Learning rate factor for bias parameters.", title="Bias LR Factor",
                                         minimum=0.0, maximum=10.0)
-    weight_decay: float = float_field(0.0005, "Weight decay.", title="Weight Decay", minimum=0.0, maximum=0.1)
+    weight_decay: float = float_field(0.0005, "Weight decay.", title="Weight Decay", minimum=0.0, maximum=0.1,
+                                      automl_enabled=True, scale="log", search_min=1e-5, search_max=1e-2)
     weight_decay_bias: float = float_field(0.0005, "Weight decay of bias parameters.", title="Weight Decay for Bias",
                                            minimum=0.0, maximum=0.1)
     warmup_factor: float = float_field(0.01, "Initial learning rate as a factor of the base learning rate during "
                                              "warm-up.", title="Warmup Factor", minimum=0.0, maximum=1.0)
     warmup_iters: int = int_field(10, "Warm-up length in epochs for the multistep schedule (TAO's name).",
-                                  title="Warmup Iterations", minimum=0, maximum=1000)
+                                  title="Warmup Iterations", minimum=0, maximum=1000, automl_enabled=True,
+                                  depends_on="train.num_epochs", search_min=0,
+                                  relative_max=0.3)
     warmup_epochs: int = int_field(20, "Warm-up length in epochs for the cosine schedule.", title="Warmup Epochs",
                                    minimum=0, maximum=1000)
     warmup_method: str = str_field("linear", "Warm-up shape.", title="Warmup Method", options=("linear", "constant"))
     base_lr: float = float_field(0.00035, "Base learning rate.", title="Base Learning Rate", minimum=0.0,
-                                 maximum=1.0, exclusive_minimum=True)
+                                 maximum=1.0, exclusive_minimum=True, automl_enabled=True, scale="log",
+                                 search_min=1e-4, search_max=3e-2)
     momentum: float = float_field(0.9, "SGD momentum (beta1 for Adam/AdamW).", title="Momentum",
                                   minimum=0.0, maximum=0.999)
     center_loss_weight: float = float_field(0.0005, "Weight of the center loss.", title="Center Loss Weight",
-                                            minimum=0.0, maximum=1.0, exclusive_minimum=True)
+                                            minimum=0.0, maximum=1.0, exclusive_minimum=True, automl_enabled=True,
+                                            depends_on="model.with_center_loss", scale="log", search_min=1e-4,
+                                            search_max=1e-2)
     center_lr: float = float_field(0.5, "Learning rate of the center-loss centres (own SGD optimizer).",
                                    title="Center Learning Rate", minimum=0.0, maximum=1.0, exclusive_minimum=True)
     triplet_loss_margin: float = float_field(0.3, "Margin of the triplet loss.", title="Triplet Loss Margin",
-                                             minimum=0.0, maximum=2.0)
+                                             minimum=0.0, maximum=2.0, automl_enabled=True, search_min=0.1,
+                                             search_max=1.0)
     large_fc_lr: bool = bool_field(False, "Twice the learning rate for the classifier.", title="Large FC Learning Rate")
     cosine_margin: float = float_field(0.5, "Additive angular margin of the cosine classifier.",
                                        title="Cosine Margin", minimum=0.0, maximum=1.0)
@@ -223,7 +242,7 @@ class TrainConfig:
     validation_interval: int = int_field(1, "Validate every N epochs.", title="Validation Interval", minimum=1,
                                          popular=True, automl_enabled=False)
     resume_training_checkpoint_path: str = str_field("", "Checkpoint to resume training from.",
-                                                     title="Resume Checkpoint", automl_enabled=False)
+                                                     title="Resume Checkpoint", automl_enabled=False, io="file", io_optional=True)
     results_dir: str = str_field("", "Training outputs; default <results_dir>/train.", title="Results Directory",
                                  automl_enabled=False)
     optim: OptimConfig = section_field(OptimConfig, "Training optimization config.", title="Optimization config")
@@ -242,7 +261,7 @@ class EvaluateConfig:
     num_nodes: int = int_field(1, "Number of nodes.", title="Number of nodes", minimum=1, popular=True,
                                automl_enabled=False)
     checkpoint: str = str_field(MISSING, "Path to the checkpoint used for evaluation.", title="Checkpoint path",
-                                automl_enabled=False)
+                                automl_enabled=False, io="file")
     trt_engine: str = str_field("", "TensorRT engine (not supported here; must stay empty).", title="TensorRT Engine",
                                 automl_enabled=False)
     results_dir: str = str_field("", "Evaluation outputs; default <results_dir>/evaluate.", title="Results directory",
@@ -255,9 +274,9 @@ class EvaluateConfig:
     output_cmc_curve_plot: str = str_field("", "PNG of the CMC curve; default <evaluate results>/cmc_curve.png.",
                                            title="Output CMC Curve Plot", automl_enabled=False)
     test_dataset: str = str_field("", "Gallery images (folder or .tar.gz); default dataset.test_dataset_dir.",
-                                  title="Test Dataset Directory", automl_enabled=False)
+                                  title="Test Dataset Directory", automl_enabled=False, io="folder")
     query_dataset: str = str_field("", "Query images (folder or .tar.gz); default dataset.query_dataset_dir.",
-                                   title="Query Dataset Directory", automl_enabled=False)
+                                   title="Query Dataset Directory", automl_enabled=False, io="folder")
 
 
 @dataclass
@@ -269,7 +288,7 @@ class InferenceConfig:
     num_nodes: int = int_field(1, "Number of nodes.", title="Number of nodes", minimum=1, popular=True,
                                automl_enabled=False)
     checkpoint: str = str_field(MISSING, "Path to the checkpoint used for inference.", title="Checkpoint path",
-                                automl_enabled=False)
+                                automl_enabled=False, io="file")
     trt_engine: str = str_field("", "TensorRT engine (not supported here; must stay empty).", title="TensorRT Engine",
                                 automl_enabled=False)
     results_dir: str = str_field("", "Inference outputs; default <results_dir>/inference.", title="Results directory",
@@ -280,9 +299,9 @@ class InferenceConfig:
                                      "<inference results>/inference.json.", title="Output File",
                                  automl_enabled=False)
     test_dataset: str = str_field("", "Gallery images (folder or .tar.gz); default dataset.test_dataset_dir.",
-                                  title="Test Dataset Directory", automl_enabled=False)
+                                  title="Test Dataset Directory", automl_enabled=False, io="folder")
     query_dataset: str = str_field("", "Query images (folder or .tar.gz); default dataset.query_dataset_dir.",
-                                   title="Query Dataset Directory", automl_enabled=False)
+                                   title="Query Dataset Directory", automl_enabled=False, io="folder")
     top_k: int = int_field(0, "Top-k gallery matches written for each query; 0 writes embeddings only.",
                            title="Top K", minimum=0, maximum=1000, automl_enabled=False)
 
@@ -291,7 +310,7 @@ class InferenceConfig:
 class ExportConfig:
     results_dir: str = str_field("", "Export outputs; default <results_dir>/export.", title="Results directory",
                                  automl_enabled=False)
-    checkpoint: str = str_field("", "Checkpoint to export.", title="Checkpoint path", automl_enabled=False)
+    checkpoint: str = str_field("", "Checkpoint to export.", title="Checkpoint path", automl_enabled=False, io="file")
     onnx_file: str = str_field("", "ONNX file to write; default <export results>/reid.onnx.", title="ONNX File",
                                automl_enabled=False)
     gpu_id: int = int_field(0, "GPU index used for export.", title="GPU ID", minimum=0, automl_enabled=False)

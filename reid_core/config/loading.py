@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Sequence, get_type_hints
+from typing import Any, Sequence, get_type_hints
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from reid_core.config.experiment import ACTIONS, ExperimentConfig
-from reid_core.config.validation import MISSING_VALUE, check_raw, check_relations, check_values
+from reid_core.config.validation import MISSING_VALUE, check_against_schema, check_relations
 from reid_core.errors import SpecError
 
 
@@ -46,40 +46,62 @@ def parse_overrides(overrides: Sequence[str]) -> dict:
         raise SpecError(f"overrides: cannot parse: {str(err).splitlines()[0]}") from None
 
 
+def _merge(base: dict, layer: dict) -> dict:
+    out = dict(base)
+    for key, value in layer.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _has_interpolation(node: Any) -> bool:
+    if isinstance(node, dict):
+        return any(_has_interpolation(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_interpolation(v) for v in node)
+    return isinstance(node, str) and "${" in node
+
+
+def _resolve(merged: dict) -> dict:
+    """Resolve ``${...}`` interpolations; values without any are left exactly as written."""
+    if not _has_interpolation(merged):
+        return merged
+    try:
+        return OmegaConf.to_container(OmegaConf.create(merged), resolve=True)
+    except (OmegaConfBaseException, ValueError, TypeError) as err:
+        key = getattr(err, "full_key", None)
+        message = (getattr(err, "msg", None) or str(err)).splitlines()[0]
+        raise SpecError(f"{key + ': ' if key else ''}cannot resolve interpolation: {message}") from None
+
+
+def _none_strings_to_empty(raw: Any, cls: type = ExperimentConfig) -> Any:
+    """``key:`` in YAML or ``key=`` on the command line is None; for a string key it means empty."""
+    if not isinstance(raw, dict):
+        return raw
+    hints = get_type_hints(cls)
+    out = {}
+    for key, value in raw.items():
+        hint = hints.get(key) if isinstance(key, str) else None
+        if isinstance(value, dict) and dataclasses.is_dataclass(hint):
+            out[key] = _none_strings_to_empty(value, hint)
+        else:
+            out[key] = "" if value is None and hint is str else value
+    return out
+
+
 def build_spec(raw_layers: Sequence[dict], action: str = "train") -> ExperimentConfig:
     """Merge raw layers (file, then overrides) onto the defaults and validate them for ``action``."""
     if action not in ACTIONS:
         raise SpecError(f"unknown action {action!r}: expected one of {', '.join(ACTIONS)}")
-    problems: list[str] = []
+    merged = dataclasses.asdict(ExperimentConfig())
     for layer in raw_layers:
-        problems += check_raw(layer)
-    if problems:
-        raise SpecError("\n".join(problems))
-    merged = OmegaConf.structured(ExperimentConfig)
-    try:
-        for layer in raw_layers:
-            merged = OmegaConf.merge(merged, OmegaConf.create(_none_strings_to_empty(layer)))
-        plain = OmegaConf.to_container(merged, resolve=True, throw_on_missing=False)
-    except OmegaConfBaseException as err:
-        key = getattr(err, "full_key", None)
-        message = getattr(err, "msg", None) or str(err)
-        raise SpecError(f"{key + ': ' if key else ''}{message.splitlines()[0]}") from None
-    problems = check_values(plain) + check_relations(plain, action)
+        merged = _merge(merged, layer)
+    plain = _none_strings_to_empty(_resolve(merged))
+    problems = check_against_schema(plain, action)
+    if not problems:
+        problems = check_relations(plain, action)
     if problems:
         raise SpecError("\n".join(problems))
     return spec_from_dict(plain)
-
-
-def _none_strings_to_empty(raw: dict, cls: type = ExperimentConfig) -> dict:
-    """``key:`` in YAML or ``key=`` on the command line is None; for a string key it means empty."""
-    hints = get_type_hints(cls)
-    out = {}
-    for key, value in raw.items():
-        if isinstance(value, dict) and dataclasses.is_dataclass(hints.get(key)):
-            out[key] = _none_strings_to_empty(value, hints[key])
-        else:
-            out[key] = "" if value is None and hints.get(key) is str else value
-    return out
 
 
 def load_spec(path: str | os.PathLike | None, overrides: Sequence[str] = (), action: str = "train") -> ExperimentConfig:

@@ -1,8 +1,10 @@
-"""Dataclass fields that carry the metadata the schema generator and the spec validator read.
+"""The metadata vocabulary of a spec field, and dataclass field constructors that carry it.
 
-Every spec key is declared with one of the constructors below. The metadata vocabulary
-(``FieldMeta``) is documented in docs/SCHEMA_METADATA.md; the schema generator turns it into
-TAO-format JSON schema keys, and ``reid_core.config.validation`` checks specs against it.
+A config tree is a tree of dataclasses whose fields are declared with the constructors below.
+``schemas.generator`` turns the tree into TAO-format JSON schemas; ``schemas.validation``
+checks specs against those schemas. The keys and their meaning are listed in
+docs/SCHEMA_METADATA.md: TAO's own keys keep TAO's meaning, ours are written with an ``x_``
+prefix so TAO's consumers ignore them.
 """
 
 from __future__ import annotations
@@ -11,40 +13,45 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-META_KEY = "reid"
+META_KEY = "schema"
 
 
 @dataclass(frozen=True)
 class FieldMeta:
-    """What a spec key means and which values it admits.
+    """What a spec key means, which values are valid, and how AutoML may search it.
 
-    ``minimum``/``maximum`` are validity bounds (a spec outside them is refused);
-    ``search_min``/``search_max``/``scale`` narrow the range AutoML samples from;
-    ``options`` are the admitted values of a categorical key, ``option_weights`` their prior.
+    Validity (a spec outside is refused): ``minimum``/``maximum`` (``exclusive_minimum``),
+    ``options``, ``math_cond``, ``multiple_of``, list shape. Search only (narrows what AutoML
+    samples, never refuses a user's value): ``scale``, ``search_min``/``search_max``,
+    ``search_options``, ``relative_max``, ``option_weights``.
     """
 
     description: str
     title: str = ""
-    value_type: str = ""  # TAO value type: int, float, bool, string, categorical, list, list_2, ...
+    value_type: str = ""  # TAO value type: int, float, bool, string, categorical, ordered_int, list, list_2, collection
     minimum: float | int | None = None
     maximum: float | int | None = None
-    exclusive_minimum: bool = False  # the value must be > minimum (e.g. a learning rate)
+    exclusive_minimum: bool = False
     options: tuple[Any, ...] | None = None
     option_weights: tuple[float, ...] | None = None
     math_cond: str | None = None
     depends_on: str | None = None
-    parent_param: bool = False
-    automl_enabled: bool | None = None  # None: neither searched by default nor disabled
-    automl_default: bool = False  # in the schema's automl_default_parameters
+    parent_param: bool = False  # a bool switch: fields depending on it only matter when it is true
+    automl_enabled: bool | None = None  # True: searched by default; False: never searched; None: on request
     popular: bool = False
-    scale: str | None = None  # "log" or "linear": how AutoML samples a float/int
+    scale: str | None = None  # "log" or "linear"
     search_min: float | int | None = None
     search_max: float | int | None = None
-    list_length: int | None = None  # exact length of a list value
-    item_minimum: float | int | None = None  # bounds on each element of a list
+    search_options: tuple[Any, ...] | None = None
+    relative_max: float | None = None  # search max = this fraction of the depends_on value
+    multiple_of: str | None = None  # dotted key whose value this one must be a multiple of
+    list_length: int | None = None
+    item_minimum: float | int | None = None
     item_maximum: float | int | None = None
-    transformer_only: bool = False  # kept for TAO compatibility; only transformer backbones use it
-    actions: tuple[str, ...] = ()  # non-empty: the key only matters to these actions
+    fixed: bool = False  # must keep its default (kept for compatibility, not used)
+    io: str | None = None  # "folder" or "file": an input path of its action (skill_info.yaml)
+    io_optional: bool = False
+    actions: tuple[str, ...] = ()  # a section that only some actions' schemas carry
 
 
 def _field(default: Any, meta: FieldMeta) -> Any:
@@ -56,7 +63,7 @@ def _field(default: Any, meta: FieldMeta) -> Any:
 
 
 def _meta(value_type: str, description: str, **kwargs: Any) -> FieldMeta:
-    for key in ("options", "option_weights"):
+    for key in ("options", "option_weights", "search_options", "actions"):
         if kwargs.get(key) is not None:
             kwargs[key] = tuple(kwargs[key])
     return FieldMeta(description=description, value_type=value_type, **kwargs)
