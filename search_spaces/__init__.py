@@ -1,1 +1,27 @@
-"""search_spaces: see DESIGN.md."""
+"""Compile TAO-format schemas into search spaces for Optuna and Ray Tune that only produce valid specs.
+
+    space = compile_schema("schemas/train.schema.json")
+    config = space.suggest(optuna_trial)        # or space.sample(rng), or Ray: space.to_ray()
+    spec = space.to_spec(config, base_spec)
+
+See docs/SEARCH_SPACES.md for the parameter kinds, TAO's quirks and how each is decided.
+"""
+
+from search_spaces.compiler import compile_schema, flatten
+from search_spaces.params import (
+    ChoiceParam,
+    DerivedParam,
+    FloatParam,
+    IntParam,
+    Param,
+    PowerParam,
+    Relation,
+    SearchSpaceError,
+    SortedIntListParam,
+)
+from search_spaces.space import SearchSpace
+
+__all__ = [
+    "ChoiceParam", "DerivedParam", "FloatParam", "IntParam", "Param", "PowerParam", "Relation", "SearchSpace",
+    "SearchSpaceError", "SortedIntListParam", "compile_schema", "flatten",
+]

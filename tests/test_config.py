@@ -65,7 +65,7 @@ BAD_OVERRIDES = [
     ("model.backbone=swin_tiny", "model.backbone: expected one of"),
     ("dataset.sampler=random", "dataset.sampler: expected one of"),
     ("dataset.batch_size=30", "dataset.batch_size: expected a multiple of dataset.num_instances=4"),
-    ("dataset.batch_size=4", "triplet mining needs at least 2 identities"),
+    ("dataset.batch_size=4", "dataset.batch_size: expected a value > dataset.num_instances=4, got 4"),
     ("dataset.re_prob=1.5", "dataset.re_prob: expected a value <= 1.0"),
     ("dataset.pixel_std=[0.2,0.2]", "dataset.pixel_std: expected a list of 3 values"),
     ("dataset.pixel_mean=[0.5,0.5,2.0]", "dataset.pixel_mean[2]: expected a value <= 1.0"),

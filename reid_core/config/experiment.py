@@ -131,10 +131,10 @@ class DatasetConfig:
     num_classes: int = int_field(751, "Number of training identities (taken from the data; a different value "
                                       "only warns).", title="Number of Classes", minimum=1, popular=True,
                                  automl_enabled=False)
-    batch_size: int = int_field(64, "Training batch size per GPU: P identities x dataset.num_instances images.",
+    batch_size: int = int_field(64, "Training batch size per GPU: P >= 2 identities x dataset.num_instances images.",
                                 title="Batch Size", minimum=2, maximum=4096, popular=True, automl_enabled=True,
                                 depends_on="dataset.num_instances", multiple_of="dataset.num_instances",
-                                search_min=16, search_max=128)
+                                math_cond="> depends_on", search_min=16, search_max=128)
     val_batch_size: int = int_field(128, "Batch size for validation, evaluation and inference.",
                                     title="Validation Batch Size", minimum=1, maximum=8192, popular=True)
     num_workers: int = int_field(8, "Data loading worker processes (0 loads in the training process).",

@@ -29,17 +29,12 @@ def _needs(spec: Mapping[str, Any], section: str, key: str, why: str) -> list[st
 
 
 def check_relations(spec: Mapping[str, Any], action: str) -> list[str]:
-    """What the action needs, and batch shapes the triplet loss can use."""
+    """What the action needs."""
     problems: list[str] = []
     data, train = spec["dataset"], spec["train"]
     own_dir = (spec.get(action) or {}).get("results_dir") or (action == "train" and train["results_dir"])
     if not spec["results_dir"] and not own_dir:
         problems.append(f"results_dir: required for '{action}' (or set {action}.results_dir)")
-    if data["sampler"] != "softmax" and data["batch_size"] // data["num_instances"] < 2:
-        problems.append(
-            f"dataset.batch_size: {data['batch_size']} holds {data['batch_size'] // data['num_instances']} identity "
-            f"of dataset.num_instances={data['num_instances']}; triplet mining needs at least 2 identities per batch"
-        )
     for section in ("train", "evaluate", "inference"):
         gpus = spec.get(section)
         if gpus and len(gpus["gpu_ids"]) != gpus["num_gpus"] and gpus["gpu_ids"] != [0]:

@@ -1,0 +1,120 @@
+"""``SearchSpace``: the compiled parameters in dependency order, and every way to use them.
+
+A *config* is a flat mapping of dotted spec keys to values (derived ones included); keys with a
+``~`` are sampler helpers (``key~u``), ignored by ``validate`` and ``to_spec``. Parameters
+switched off by their parent are left out of a config and keep their base value in the spec.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from search_spaces.params import HELPER_MARK, Param, SearchSpaceError
+
+COLUMNS = ("parameter", "type", "range / options", "scale", "weights", "relations")
+
+
+class SearchSpace:
+    def __init__(self, params: Sequence[Param], fixed: Mapping[str, Any]) -> None:
+        self.params: tuple[Param, ...] = tuple(params)
+        self.fixed: dict[str, Any] = dict(fixed)  # base values of every key: relations, switched-off parameters
+        self.keys: tuple[str, ...] = tuple(p.key for p in self.params)
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def __repr__(self) -> str:
+        return f"SearchSpace({', '.join(self.keys)})"
+
+    def _context(self) -> dict[str, Any]:
+        return dict(self.fixed)
+
+    # --- drawing configs ---------------------------------------------------------------------------
+
+    def suggest(self, trial: Any) -> dict[str, Any]:
+        """Optuna define-by-run: ask ``trial`` for every active parameter, in dependency order."""
+        ctx, config = self._context(), {}
+        for param in self.params:
+            if param.is_active(ctx):
+                ctx[param.key] = config[param.key] = param.suggest(trial, ctx)
+        return config
+
+    def sample(self, rng: np.random.Generator) -> dict[str, Any]:
+        """A config drawn at random (weights honoured), independent of any engine."""
+        return self.decode({p.key: rng.random(p.units).tolist() for p in self.params})
+
+    def decode(self, units: Mapping[str, Sequence[float]]) -> dict[str, Any]:
+        """The config that uniform draws (``units[key]``, ``param.units`` of them) stand for."""
+        ctx, config = self._context(), {}
+        for param in self.params:
+            if param.is_active(ctx):
+                ctx[param.key] = config[param.key] = param.decode(units.get(param.key, ()), ctx)
+        return config
+
+    # --- checking and placing ------------------------------------------------------------------------
+
+    def validate(self, config: Mapping[str, Any]) -> list[str]:
+        """Every way ``config`` breaks the space (empty when it is a config this space can produce)."""
+        problems = [f"{key}: not a parameter of this search space" for key in config
+                    if HELPER_MARK not in key and key not in self.keys]
+        ctx = self._context()
+        ctx.update({k: v for k, v in config.items() if HELPER_MARK not in k})
+        for param in self.params:
+            if not param.is_active(ctx):
+                continue
+            if param.key not in config:
+                problems.append(f"{param.key}: missing")
+                continue
+            try:
+                problems += param.check(config[param.key], ctx)
+            except (KeyError, TypeError, ValueError, SearchSpaceError) as err:
+                problems.append(f"{param.key}: cannot be checked ({err})")
+        return problems
+
+    def to_spec(self, config: Mapping[str, Any], base_spec: Mapping[str, Any]) -> dict[str, Any]:
+        """``base_spec`` (nested) with the config's values placed at their dotted keys."""
+        spec = copy.deepcopy(dict(base_spec))
+        for key, value in config.items():
+            if HELPER_MARK in key:
+                continue
+            node = spec
+            *parents, leaf = key.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise SearchSpaceError(f"{key}: the base spec has a value, not a section, at {part!r}")
+            node[leaf] = copy.deepcopy(value)
+        return spec
+
+    def describe(self) -> str:
+        """A table of parameters, types, ranges, scales, weights and relations for a launch review."""
+        rows = []
+        for param in self.params:
+            info = param.describe()
+            relations = info.get("relations", "")
+            if param.active_if:
+                relations = "; ".join(filter(None, [f"only when {param.active_if}", relations]))
+            rows.append((param.key, info["type"], info["range"], info.get("scale", ""), info.get("weights", ""),
+                         relations))
+        widths = [max(len(str(r[i])) for r in rows + [COLUMNS]) for i in range(len(COLUMNS))]
+        lines = ["  ".join(str(c).ljust(w) for c, w in zip(COLUMNS, widths)).rstrip()]
+        lines.append("  ".join("-" * w for w in widths))
+        lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+        return "\n".join(lines)
+
+    # --- Ray Tune ---------------------------------------------------------------------------------
+
+    def to_ray(self) -> dict[str, Any]:
+        """A ``param_space`` for ``tune.Tuner`` that Ray's default generator samples validly."""
+        from search_spaces.ray_backend import param_space
+
+        return param_space(self)
+
+    def ray_search_alg(self, metric: str = "cmc_rank_1", mode: str = "max", **kwargs: Any):
+        """An ``OptunaSearch`` running this space's define-by-run function (model-based search under Ray)."""
+        from search_spaces.ray_backend import optuna_search
+
+        return optuna_search(self, metric=metric, mode=mode, **kwargs)
