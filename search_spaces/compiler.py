@@ -218,7 +218,8 @@ class _Builder:
         default = node.get("default")
         if not isinstance(default, list) or not default or not all(isinstance(v, int) for v in default):
             raise SearchSpaceError(f"{key}: only integer lists (e.g. LR milestones) can be searched")
-        length = node.get("x_list_length") or len(default)
+        base = self.fixed.get(key)
+        length = node.get("x_list_length") or (len(base) if isinstance(base, list) and base else len(default))
         bound = node.get("depends_on") or self._epoch_key()
         relations: tuple[Relation, ...] = ()
         high = int(node.get("x_item_maximum") or max(default) * rules.INFINITY_FACTOR)

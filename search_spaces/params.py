@@ -69,6 +69,15 @@ class Param:
         raise NotImplementedError
 
     def suggest(self, trial: Any, ctx: Mapping[str, Any]) -> Any:
+        """Ask Optuna with the parameter's own distribution (ranges resolved against ``ctx``)."""
+        raise NotImplementedError
+
+    def trial_params(self, value: Any, ctx: Mapping[str, Any]) -> dict[str, Any]:
+        """The Optuna parameters ``suggest`` would record for ``value`` (to replay a known config)."""
+        return {self.key: value}
+
+    def encode(self, value: Any, ctx: Mapping[str, Any]) -> list[float]:
+        """Uniform draws that ``decode`` turns back into ``value`` (the middle of its interval)."""
         raise NotImplementedError
 
     def check(self, value: Any, ctx: Mapping[str, Any]) -> list[str]:
@@ -119,6 +128,16 @@ class FloatParam(Param):
         low, high = self.bounds(ctx)
         return trial.suggest_float(self.key, low, high, log=self.log)
 
+    def encode(self, value: Any, ctx: Mapping[str, Any]) -> list[float]:
+        low, high = self.bounds(ctx)
+        if low == high:
+            return [0.5]
+        if self.log:
+            unit = (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
+        else:
+            unit = (value - low) / (high - low)
+        return [min(max(unit, 0.0), 1.0 - 1e-12)]
+
     def check(self, value: Any, ctx: Mapping[str, Any]) -> list[str]:
         if not _number(value):
             return [f"{self.key}: expected a number, got {value!r}"]
@@ -132,6 +151,16 @@ class FloatParam(Param):
     def describe(self) -> dict[str, str]:
         return {"type": "float", "range": f"[{self.low:g}, {self.high:g}]", "scale": "log" if self.log else "linear",
                 "relations": "; ".join(r.text() for r in self.relations)}
+
+
+def _unit_from_int(value: int, low: int, high: int, step: int, log: bool) -> float:
+    """Inverse of ``_int_from_unit``: the middle of ``value``'s share of [0, 1)."""
+    if log:
+        lo, hi = math.log(low - 0.5), math.log(high + 0.5)
+        unit = (math.log(value) - lo) / (hi - lo)
+    else:
+        unit = (value - low + 0.5 * step) / (high - low + step)
+    return min(max(unit, 0.0), 1.0 - 1e-12)
 
 
 def _int_from_unit(unit: float, low: int, high: int, step: int, log: bool) -> int:
@@ -201,6 +230,17 @@ class IntParam(Param):
         low, high, step = self.grid(ctx)
         return trial.suggest_int(self.key, low, high, step=step, log=self.log)
 
+    def trial_params(self, value: Any, ctx: Mapping[str, Any]) -> dict[str, Any]:
+        allowed = self._allowed(ctx)
+        return {self.key: value} if allowed is None else {f"{self.key}{HELPER_MARK}index": allowed.index(value)}
+
+    def encode(self, value: Any, ctx: Mapping[str, Any]) -> list[float]:
+        allowed = self._allowed(ctx)
+        if allowed is not None:
+            return [(allowed.index(value) + 0.5) / len(allowed)]
+        low, high, step = self.grid(ctx)
+        return [_unit_from_int(value, low, high, step, self.log)]
+
     def check(self, value: Any, ctx: Mapping[str, Any]) -> list[str]:
         if not isinstance(value, int) or isinstance(value, bool):
             return [f"{self.key}: expected an int, got {value!r}"]
@@ -243,6 +283,16 @@ class PowerParam(Param):
     def suggest(self, trial: Any, ctx: Mapping[str, Any]) -> int:
         first, last = self.exponents()
         return self.base ** trial.suggest_int(f"{self.key}{HELPER_MARK}exponent", first, last)
+
+    def _exponent(self, value: int) -> int:
+        return round(math.log(value, self.base))
+
+    def trial_params(self, value: Any, ctx: Mapping[str, Any]) -> dict[str, Any]:
+        return {f"{self.key}{HELPER_MARK}exponent": self._exponent(value)}
+
+    def encode(self, value: Any, ctx: Mapping[str, Any]) -> list[float]:
+        first, last = self.exponents()
+        return [_unit_from_int(self._exponent(value), first, last, 1, False)]
 
     def check(self, value: Any, ctx: Mapping[str, Any]) -> list[str]:
         first, last = self.exponents()
@@ -294,6 +344,12 @@ class ChoiceParam(Param):
             return trial.suggest_categorical(self.key, list(self.options))
         return self.from_unit(trial.suggest_float(f"{self.key}{HELPER_MARK}u", 0.0, 1.0))
 
+    def trial_params(self, value: Any, ctx: Mapping[str, Any]) -> dict[str, Any]:
+        return {self.key: value} if self.weights is None else {f"{self.key}{HELPER_MARK}u": self.unit_for(value)}
+
+    def encode(self, value: Any, ctx: Mapping[str, Any]) -> list[float]:
+        return [self.unit_for(value)]
+
     def check(self, value: Any, ctx: Mapping[str, Any]) -> list[str]:
         if not any(value == o and type(value) is type(o) for o in self.options):
             return [f"{self.key}: {value!r} is not one of {list(self.options)}"]
@@ -337,14 +393,13 @@ class SortedIntListParam(Param):
             previous = value
         return values
 
-    def suggest(self, trial: Any, ctx: Mapping[str, Any]) -> list[int]:
+    def encode(self, value: Any, ctx: Mapping[str, Any]) -> list[float]:
         low, high = self.span(ctx)
-        values, previous = [], low - 1
-        for i in range(self.length):
-            value = trial.suggest_int(f"{self.key}{HELPER_MARK}{i}", previous + 1, high - (self.length - 1 - i))
-            values.append(value)
-            previous = value
-        return values
+        units, previous = [], low - 1
+        for i, element in enumerate(value):
+            units.append(_unit_from_int(element, previous + 1, high - (self.length - 1 - i), 1, False))
+            previous = element
+        return units
 
     def check(self, value: Any, ctx: Mapping[str, Any]) -> list[str]:
         low, high = self.span(ctx)
@@ -378,6 +433,12 @@ class DerivedParam(Param):
 
     def suggest(self, trial: Any, ctx: Mapping[str, Any]) -> float:
         return self.value(ctx)
+
+    def trial_params(self, value: Any, ctx: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def encode(self, value: Any, ctx: Mapping[str, Any]) -> list[float]:
+        return []
 
     def check(self, value: Any, ctx: Mapping[str, Any]) -> list[str]:
         expected = self.value(ctx)

@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from search_spaces.params import HELPER_MARK, Param, SearchSpaceError
+from search_spaces.params import HELPER_MARK, Param, SearchSpaceError, SortedIntListParam, unit_names
 
 COLUMNS = ("parameter", "type", "range / options", "scale", "weights", "relations")
 
@@ -22,6 +22,7 @@ class SearchSpace:
         self.params: tuple[Param, ...] = tuple(params)
         self.fixed: dict[str, Any] = dict(fixed)  # base values of every key: relations, switched-off parameters
         self.keys: tuple[str, ...] = tuple(p.key for p in self.params)
+        self._searched = frozenset(self.keys)
 
     def __len__(self) -> int:
         return len(self.params)
@@ -34,13 +35,42 @@ class SearchSpace:
 
     # --- drawing configs ---------------------------------------------------------------------------
 
+    def _dynamic(self, param: Param) -> bool:
+        """Whether the parameter's range moves with another searched value (or, for a list, with
+        its own earlier elements): Optuna then sees uniform helpers with a fixed range, which its
+        model-based samplers (GP, multivariate TPE) can learn, decoded like Ray's draws."""
+        return isinstance(param, SortedIntListParam) or any(k in self._searched for k in param.requires)
+
     def suggest(self, trial: Any) -> dict[str, Any]:
         """Optuna define-by-run: ask ``trial`` for every active parameter, in dependency order."""
         ctx, config = self._context(), {}
         for param in self.params:
-            if param.is_active(ctx):
-                ctx[param.key] = config[param.key] = param.suggest(trial, ctx)
+            if not param.is_active(ctx):
+                continue
+            if self._dynamic(param) and param.units:
+                units = [trial.suggest_float(name, 0.0, 1.0) for name in unit_names(param.key, param.units)]
+                value = param.decode(units, ctx)
+            else:
+                value = param.suggest(trial, ctx)
+            ctx[param.key] = config[param.key] = value
         return config
+
+    def trial_params(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The Optuna parameters ``suggest`` records for ``config`` (for ``study.enqueue_trial``)."""
+        problems = self.validate(config)
+        if problems:
+            raise SearchSpaceError(f"cannot replay a config this space cannot produce: {problems[0]}")
+        ctx, params = self._context(), {}
+        ctx.update({k: v for k, v in config.items() if HELPER_MARK not in k})
+        for param in self.params:
+            if not param.is_active(ctx):
+                continue
+            value = config[param.key]
+            if self._dynamic(param) and param.units:
+                params.update(zip(unit_names(param.key, param.units), param.encode(value, ctx)))
+            else:
+                params.update(param.trial_params(value, ctx))
+        return params
 
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
         """A config drawn at random (weights honoured), independent of any engine."""

@@ -18,6 +18,7 @@ from scipy import stats
 from reid_core.config import build_spec
 from schemas import packaged_schema, read_schema, validate_spec
 from search_spaces import (
+    SearchSpace,
     ChoiceParam,
     DerivedParam,
     FloatParam,
@@ -39,7 +40,7 @@ DEMO_BASE = {"train": {"num_epochs": 8}}
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def ours() -> "SearchSpace":  # noqa: F821
+def ours() -> SearchSpace:
     return compile_schema(OURS, base_spec=DEMO_BASE)
 
 
@@ -90,14 +91,21 @@ def assert_valid(space, schema, configs, base=None, trainer=False):
             build_spec([spec], "train")
 
 
-def optuna_configs(space, n: int, sampler, objective=None) -> list[dict]:
+def optuna_configs(space, n: int, sampler, objective=None, learn_from: int | None = None) -> list[dict]:
+    """n configs from an Optuna sampler; only the first ``learn_from`` are told their score, so the
+    rest are all drawn from the model fitted on those (TPE's cost grows with every told trial)."""
     study = optuna.create_study(sampler=sampler, direction="maximize")
-    configs = []
-    for _ in range(n):
+    configs, pending = [], []
+    for i in range(n):
         trial = study.ask()
         config = space.suggest(trial)
         configs.append(config)
-        study.tell(trial, objective(config) if objective else 0.0)
+        if learn_from is None or i < learn_from:
+            study.tell(trial, objective(config) if objective else 0.0)
+        else:
+            pending.append(trial)
+    for trial in pending:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
     return configs
 
 
@@ -217,12 +225,14 @@ def test_every_backend_draws_only_valid_configs_of_our_schema(n):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_ten_thousand_draws_from_each_backend_are_valid():
     space = ours()
     rng = np.random.default_rng(10)
     assert_valid(space, OURS, [space.sample(rng) for _ in range(10_000)], DEMO_BASE)
     assert_valid(space, OURS, optuna_configs(space, 10_000, optuna.samplers.RandomSampler(seed=11)), DEMO_BASE)
-    assert_valid(space, OURS, optuna_configs(space, 10_000, optuna.samplers.TPESampler(seed=12), _score), DEMO_BASE)
+    assert_valid(space, OURS, optuna_configs(space, 10_000, optuna.samplers.TPESampler(seed=12, constant_liar=False), _score,
+                                             learn_from=300), DEMO_BASE)
     assert_valid(space, OURS, ray_configs(space, 10_000, seed=13), DEMO_BASE)
     other = compile_schema(OTHER_PATH)
     assert_valid(other, OTHER, optuna_configs(other, 10_000, optuna.samplers.RandomSampler(seed=14)))
@@ -482,3 +492,36 @@ def test_random_schemas_compile_and_every_draw_validates(schema, seed):
     rng = np.random.default_rng(seed)
     draws = [space.sample(rng) for _ in range(40)] + optuna_configs(space, 10, optuna.samplers.RandomSampler(seed=seed))
     assert_valid(space, schema, draws)
+
+
+def test_a_known_config_replays_through_enqueue_trial():
+    space = ours()
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    wanted = [space.sample(np.random.default_rng(s)) for s in range(5)]
+    for config in wanted:
+        study.enqueue_trial(space.trial_params(config))
+    for config in wanted:
+        trial = study.ask()
+        got = space.suggest(trial)
+        assert got.keys() == config.keys()
+        for key, value in config.items():
+            assert got[key] == (pytest.approx(value) if isinstance(value, float) else value), key
+        study.tell(trial, 0.0)
+
+
+def test_dynamic_ranges_are_fixed_range_helpers_for_model_based_samplers():
+    space = ours()
+    study = optuna.create_study(sampler=optuna.samplers.GPSampler(seed=0, n_startup_trials=5), direction="maximize")
+    configs = []
+    for _ in range(12):
+        trial = study.ask()
+        configs.append(space.suggest(trial))
+        study.tell(trial, _score(configs[-1]))
+    assert "dataset.batch_size~u" in study.trials[-1].params and "train.optim.lr_steps~u0" in study.trials[-1].params
+    assert "dataset.batch_size" not in study.trials[-1].params
+    assert_valid(space, OURS, configs, DEMO_BASE)
+
+
+def test_milestone_count_follows_the_base_spec():
+    space = compile_schema(OURS, base_spec={"train": {"num_epochs": 8, "optim": {"lr_steps": [6]}}})
+    assert len(space.sample(np.random.default_rng(0))["train.optim.lr_steps"]) == 1
