@@ -1,7 +1,8 @@
 """Optimizers and the learning-rate schedule.
 
 Parameter groups follow strong-baseline: biases use ``base_lr * bias_lr_factor`` and
-``weight_decay_bias``; with ``large_fc_lr`` the classifier learns at twice the rate.
+``weight_decay_bias``; with ``large_fc_lr`` the classifier learns at twice the rate. The groups are
+fixed by role so optimizer states stay compatible across hyperparameters.
 The schedule is a factor of the base rate evaluated at the fractional epoch
 (``epoch + batch / batches_in_epoch``), set before every step, so short runs get a smooth warm-up:
 
@@ -41,21 +42,43 @@ def lr_factor(spec: ExperimentConfig, epoch: float) -> float:
     return COSINE_FLOOR + (1 - COSINE_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def parameter_groups(spec: ExperimentConfig, model: nn.Module) -> list[dict]:
+GROUP_ROLES = ("weights", "biases", "classifier")
+
+
+def _role(name: str) -> str:
+    if name.startswith("classifier."):
+        return "classifier"
+    return "biases" if name.endswith("bias") else "weights"
+
+
+def group_rates(spec: ExperimentConfig) -> dict[str, tuple[float, float]]:
+    """(learning rate, weight decay) of each parameter group, from the spec."""
     optim = spec.train.optim
-    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+    return {
+        "weights": (optim.base_lr, optim.weight_decay),
+        "biases": (optim.base_lr * optim.bias_lr_factor, optim.weight_decay_bias),
+        "classifier": (optim.base_lr * (2 if optim.large_fc_lr else 1), optim.weight_decay),
+    }
+
+
+def parameter_groups(spec: ExperimentConfig, model: nn.Module) -> list[dict]:
+    """Groups by role, always the same partition whatever the rates: a checkpoint's optimizer state
+    then fits a run with other hyperparameters (a resume with a perturbed learning rate, PBT)."""
+    members: dict[str, list[nn.Parameter]] = {role: [] for role in GROUP_ROLES}
     for name, parameter in model.named_parameters():
-        if not parameter.requires_grad:
-            continue
-        lr, decay = optim.base_lr, optim.weight_decay
-        if name.endswith("bias"):
-            lr, decay = optim.base_lr * optim.bias_lr_factor, optim.weight_decay_bias
-        if optim.large_fc_lr and name.startswith("classifier."):
-            lr = optim.base_lr * 2
-        groups.setdefault((lr, decay), []).append(parameter)
-    return [
-        {"params": params, "lr": lr, "initial_lr": lr, "weight_decay": decay} for (lr, decay), params in groups.items()
-    ]
+        if parameter.requires_grad:
+            members[_role(name)].append(parameter)
+    rates = group_rates(spec)
+    return [{"params": members[role], "role": role, "lr": rates[role][0], "initial_lr": rates[role][0],
+             "weight_decay": rates[role][1]} for role in GROUP_ROLES if members[role]]
+
+
+def apply_spec_rates(spec: ExperimentConfig, optimizer: torch.optim.Optimizer) -> None:
+    """Set each group's base rate and decay from ``spec`` (after a checkpoint restored old ones)."""
+    rates = group_rates(spec)
+    for group in optimizer.param_groups:
+        if group.get("role") in rates:
+            group["initial_lr"], group["weight_decay"] = rates[group["role"]]
 
 
 def build_optimizer(spec: ExperimentConfig, model: nn.Module) -> torch.optim.Optimizer:

@@ -23,6 +23,9 @@ SKILL = Skill(
     command="re_identification",
     source="reid_core.config.ExperimentConfig",
     gpu_spec_key="train.num_gpus",
+    kpis=("cmc_rank_1", "cmc_rank_5", "cmc_rank_10", "mAP", "mINP", "train_loss"),
+    automl_metric="cmc_rank_1",
+    automl_direction="maximize",
     data_sources={
         "train": {
             "dataset.train_dataset_dir": _source(_SOURCES["train"]),

@@ -48,6 +48,9 @@ class Skill:
     spec_params: dict[str, dict[str, str]] = field(default_factory=dict)
     spec_shorthand_keys: dict[str, str] = field(default_factory=dict)
     shared_sections_action: str = "train"  # inputs declared outside action sections belong to this action
+    kpis: tuple[str, ...] = ()  # what the train action reports in status.json
+    automl_metric: str = ""
+    automl_direction: str = "maximize"
 
 
 @dataclass(frozen=True)
@@ -339,6 +342,9 @@ def skill_info(skill: Skill, schemas: dict[str, dict[str, Any]]) -> dict[str, An
         "spec_shorthand_keys": skill.spec_shorthand_keys,
         "spec_templates": {action: f"../references/spec_template_{action}.yaml" for action in skill.actions},
         "description": skill.description,
+        "kpis": list(skill.kpis),
+        "automl_metric": skill.automl_metric,
+        "automl_direction": skill.automl_direction,
     }
 
 

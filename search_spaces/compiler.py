@@ -267,31 +267,35 @@ def _feasible(params: dict[str, Param]) -> dict[str, Param]:
     return out
 
 
-def _check_choice_dependencies(params: dict[str, Param], fixed: Mapping[str, Any]) -> None:
-    """A range that depends on a choice (e.g. the batch on K) must be non-empty for every option."""
+def _check_ranges(params: dict[str, Param], fixed: Mapping[str, Any]) -> None:
+    """Every range must hold a value: given the fixed values, and for each option of a choice it
+    depends on (e.g. the batch for every K). Found at compile time, not at the 100th draw."""
     for param in params.values():
         if not isinstance(param, (IntParam, FloatParam, SortedIntListParam)):
             continue
+        base = dict(fixed)
+        base.update({k: params[k].low for k in param.requires if isinstance(params.get(k), (IntParam, FloatParam))})
         choices = [params[k] for k in param.requires if isinstance(params.get(k), ChoiceParam)]
-        for choice in choices:
-            for option in choice.options:
-                ctx = dict(fixed)
-                ctx.update({k: params[k].low for k in param.requires
-                            if isinstance(params.get(k), (IntParam, FloatParam))})
+        cases = [(None, None)] + [(c, o) for c in choices for o in c.options]
+        for choice, option in cases:
+            ctx = dict(base)
+            if choice is not None:
                 ctx[choice.key] = option
-                try:
-                    if isinstance(param, IntParam):
-                        param.grid(ctx)
-                    elif isinstance(param, FloatParam):
-                        param.bounds(ctx)
-                    else:
-                        param.span(ctx)
-                except SearchSpaceError:
-                    raise SearchSpaceError(f"{param.key}: no valid value in [{param.low}, {param.high}] when "
-                                           f"{choice.key}={option}") from None
-                except (TypeError, ValueError):
-                    raise SearchSpaceError(f"{param.key}: depends on {choice.key}, whose option {option!r} "
-                                           "is not a number") from None
+            try:
+                if isinstance(param, IntParam):
+                    param.grid(ctx)
+                elif isinstance(param, FloatParam):
+                    param.bounds(ctx)
+                else:
+                    param.span(ctx)
+            except SearchSpaceError as err:
+                if choice is None:
+                    raise
+                raise SearchSpaceError(f"{param.key}: no valid value in [{param.low}, {param.high}] when "
+                                       f"{choice.key}={option}") from err
+            except (TypeError, ValueError, KeyError):
+                raise SearchSpaceError(f"{param.key}: depends on {', '.join(param.requires)}, which has no numeric "
+                                       "value to compare with") from None
 
 
 def _order(params: dict[str, Param]) -> list[Param]:
@@ -359,5 +363,5 @@ def compile_schema(
             raise SearchSpaceError(f"{key}: custom_param_ranges entry must be a mapping")
         params[key] = builder.build(key, _apply_custom(key, node, custom.get(key, {})))
     params = _feasible(params)
-    _check_choice_dependencies(params, fixed)
+    _check_ranges(params, fixed)
     return SearchSpace(tuple(_order(params)), fixed)

@@ -35,7 +35,7 @@ class SearchSpace:
 
     # --- drawing configs ---------------------------------------------------------------------------
 
-    def _dynamic(self, param: Param) -> bool:
+    def asked_as_units(self, param: Param) -> bool:
         """Whether the parameter's range moves with another searched value (or, for a list, with
         its own earlier elements): Optuna then sees uniform helpers with a fixed range, which its
         model-based samplers (GP, multivariate TPE) can learn, decoded like Ray's draws."""
@@ -47,7 +47,7 @@ class SearchSpace:
         for param in self.params:
             if not param.is_active(ctx):
                 continue
-            if self._dynamic(param) and param.units:
+            if self.asked_as_units(param) and param.units:
                 units = [trial.suggest_float(name, 0.0, 1.0) for name in unit_names(param.key, param.units)]
                 value = param.decode(units, ctx)
             else:
@@ -66,7 +66,7 @@ class SearchSpace:
             if not param.is_active(ctx):
                 continue
             value = config[param.key]
-            if self._dynamic(param) and param.units:
+            if self.asked_as_units(param) and param.units:
                 params.update(zip(unit_names(param.key, param.units), param.encode(value, ctx)))
             else:
                 params.update(param.trial_params(value, ctx))

@@ -101,6 +101,8 @@ def test_manifest_and_skill_info_follow_nvidia_structure():
     reference = yaml.safe_load((NVIDIA / "references" / "skill_info.yaml").read_text())
     assert info["automl_enabled"] is True
     assert set(reference) - set(info) == {"container_image"}  # we run natively, not in TAO's container
+    assert set(info) - set(reference) == {"kpis", "automl_metric", "automl_direction"}  # ours, for automl
+    assert info["automl_metric"] == "cmc_rank_1" and "mAP" in info["kpis"]
     for action in ACTIONS:
         assert info["actions"][action]["inputs"] == reference["actions"][action]["inputs"], action
         assert info["actions"][action]["command"] == reference["actions"][action]["command"]

@@ -62,7 +62,7 @@ class StatusLogger(pl.Callback):
             self._fit_start = time.monotonic()
             self._first_epoch = trainer.current_epoch
             self.status.write(STARTED, "Starting Training Loop.", epoch=trainer.current_epoch,
-                              max_epoch=self.max_epochs)
+                              max_epoch=self.max_epochs, timestamp=time.time())
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._epoch_start = time.monotonic()

@@ -20,7 +20,7 @@ from reid_core.config import ExperimentConfig, spec_to_dict
 from reid_core.evaluation import Embeddings, retrieval_metrics
 from reid_core.losses import ReidLoss, loss_terms
 from reid_core.modeling.baseline import ReidBaseline
-from reid_core.optim import apply_lr_factor, build_optimizer, lr_factor
+from reid_core.optim import apply_lr_factor, apply_spec_rates, build_optimizer, lr_factor
 
 
 NAN_CHECK_EVERY_GPU_STEPS = 25
@@ -48,6 +48,11 @@ class ReidModule(pl.LightningModule):
         if self.criterion.center is not None:
             optimizers.append(torch.optim.SGD(self.criterion.center.parameters(), lr=self.spec.train.optim.center_lr))
         return optimizers
+
+    def on_train_start(self) -> None:
+        # a resumed run restores the optimizer's old rates; the spec of this run decides them
+        optimizers = self.optimizers()
+        apply_spec_rates(self.spec, (optimizers if isinstance(optimizers, list) else [optimizers])[0].optimizer)
 
     def on_train_epoch_start(self) -> None:
         self._loss_sum = torch.zeros((), device=self.device)

@@ -1,0 +1,122 @@
+"""Algorithms by name: TAO's names plus ours, and what each one is in each engine.
+
+| name | Optuna engine | Ray engine |
+| --- | --- | --- |
+| bayesian | GPSampler (running trials conditioned on: no near-duplicate proposals) | OptunaSearch(GPSampler) |
+| tpe | TPESampler(multivariate, group, constant liar) | OptunaSearch(TPESampler) |
+| random | RandomSampler | BasicVariantGenerator on ``space.to_ray()`` |
+| grid | GridSampler over a few points per parameter | BasicVariantGenerator over the same points |
+| hyperband | RandomSampler + HyperbandPruner | random + HyperBandScheduler |
+| asha | RandomSampler + SuccessiveHalvingPruner | random + ASHAScheduler |
+| bohb | TPESampler + HyperbandPruner | OptunaSearch(TPE) + HyperBandScheduler |
+| pbt | (Ray only) | random start + PopulationBasedTraining |
+
+Epochs are the budget: pruners and schedulers compare trials at the same epoch only. ``dehb`` is
+left out: no well-kept implementation fits these engines, and a hand-made one is out of scope.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from automl.errors import AutomlError
+from search_spaces import ChoiceParam, FloatParam, IntParam, PowerParam, SearchSpace
+from search_spaces.params import unit_names
+
+ALGORITHMS = ("bayesian", "tpe", "random", "grid", "hyperband", "asha", "bohb", "pbt")
+RAY_ONLY = ("pbt",)
+GRID_POINTS = 3  # per numeric parameter
+
+
+@dataclass(frozen=True)
+class OptunaParts:
+    sampler: optuna.samplers.BaseSampler
+    pruner: optuna.pruners.BasePruner
+
+
+def check_algorithm(name: str, engine: str) -> None:
+    if name not in ALGORITHMS:
+        hint = " (dehb is not provided; see docs/AUTOML.md)" if name == "dehb" else ""
+        raise AutomlError(f"--algorithm {name}: unknown; expected one of {', '.join(ALGORITHMS)}{hint}")
+    if engine == "optuna" and name in RAY_ONLY:
+        raise AutomlError(f"--algorithm {name}: runs on --engine ray only")
+
+
+def _points(param: Any) -> list[Any]:
+    """A few values of one parameter (its Optuna name may be a helper)."""
+    if isinstance(param, ChoiceParam):
+        return list(param.options) if param.weights is None else [param.unit_for(o) for o in param.options]
+    if isinstance(param, FloatParam):
+        if param.log:
+            return [math.exp(math.log(param.low) + f * (math.log(param.high) - math.log(param.low)))
+                    for f in (0.1, 0.5, 0.9)]
+        return [param.low + f * (param.high - param.low) for f in (0.1, 0.5, 0.9)]
+    if isinstance(param, IntParam) and not param.excluded:
+        values = sorted({param.low + round(f * (param.high - param.low) / param.step) * param.step
+                         for f in (0.0, 0.5, 1.0)})
+        return values
+    if isinstance(param, PowerParam):
+        first, last = param.exponents()
+        return sorted({first, (first + last) // 2, last})
+    return [0.25, 0.75]  # unit helpers of parameters whose range depends on others
+
+
+def grid_search_space(space: SearchSpace) -> dict[str, list[Any]]:
+    """The Optuna parameter names ``space.suggest`` asks, each with a few grid values."""
+    grid: dict[str, list[Any]] = {}
+    for param in space.params:
+        dynamic = space.asked_as_units(param)
+        if param.units == 0:
+            continue
+        if dynamic:
+            for name in unit_names(param.key, param.units):
+                grid[name] = [0.25, 0.75]
+        elif isinstance(param, ChoiceParam) and param.weights is not None:
+            grid[f"{param.key}~u"] = _points(param)
+        elif isinstance(param, PowerParam):
+            grid[f"{param.key}~exponent"] = _points(param)
+        else:
+            grid[param.key] = _points(param)
+    return grid
+
+
+def grid_size(space: SearchSpace) -> int:
+    return math.prod(len(v) for v in grid_search_space(space).values())
+
+
+def optuna_parts(name: str, space: SearchSpace, seed: int, max_epochs: int) -> OptunaParts:
+    none = optuna.pruners.NopPruner()
+    if name == "bayesian":
+        return OptunaParts(optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False), none)
+    tpe = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
+    if name == "tpe":
+        return OptunaParts(tpe, none)
+    if name == "random":
+        return OptunaParts(optuna.samplers.RandomSampler(seed=seed), none)
+    if name == "grid":
+        return OptunaParts(optuna.samplers.GridSampler(grid_search_space(space), seed=seed), none)
+    hyperband = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 1), reduction_factor=3)
+    if name == "hyperband":
+        return OptunaParts(optuna.samplers.RandomSampler(seed=seed), hyperband)
+    if name == "bohb":
+        return OptunaParts(tpe, hyperband)
+    if name == "asha":
+        return OptunaParts(optuna.samplers.RandomSampler(seed=seed),
+                           optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3))
+    raise AutomlError(f"--algorithm {name}: not available with --engine optuna")
+
+
+def first_configs(space: SearchSpace, name: str, seed: int, count: int) -> list[dict[str, Any]]:
+    """What the algorithm would try first (for --dry-run), drawn in a throw-away in-memory study."""
+    parts = optuna_parts(name if name not in RAY_ONLY else "random", space, seed, 1)
+    study = optuna.create_study(sampler=parts.sampler, direction="maximize")
+    configs = []
+    for _ in itertools.repeat(None, count):
+        trial = study.ask()
+        configs.append(space.suggest(trial))
+    return configs

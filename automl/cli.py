@@ -1,0 +1,137 @@
+"""``automl``: launch, resume and inspect studies.
+
+    automl launch --skill-dir DIR --results-dir R [--spec FILE] [--policy on|off] [--request TEXT]
+                  [--algorithm NAME] [--engine optuna|ray] [--max-trials N] [--max-epochs E]
+                  [--gpus 0,1,...|none] [--gpus-per-trial K] [--parallel P] [--storage URL]
+                  [--study NAME] [--dry-run] [dot.key=value ...]
+    automl resume --results-dir R
+    automl status --results-dir R [--json]
+    automl best --results-dir R [--action evaluate|export|inference] [--latest] [--json]
+    automl handoff --results-dir R
+
+A user error prints one line and exits 2; a study that stops itself (its first trials all
+failed) exits 1 with the diagnosis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+from typing import NoReturn, Sequence
+
+import optuna
+
+from automl.algorithms import ALGORITHMS
+from automl.errors import AutomlError, StudyStopped
+from automl.options import StudyOptions
+
+PROG = "automl"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise AutomlError(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="AutoML studies for person re-identification.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    launch = commands.add_parser("launch", help="start a study (or one plain training)")
+    launch.add_argument("--skill-dir", required=True)
+    launch.add_argument("--results-dir", required=True)
+    launch.add_argument("--spec")
+    launch.add_argument("--policy", choices=("on", "off"))
+    launch.add_argument("--request", help="the user's words; 'no HPO', 'plain training', ... turn AutoML off")
+    launch.add_argument("--algorithm", default="bayesian", help=f"one of {', '.join(ALGORITHMS)}")
+    launch.add_argument("--engine", default="optuna", help="optuna (embedded) or ray")
+    launch.add_argument("--ray-address", help="an existing Ray cluster (engine ray)")
+    launch.add_argument("--max-trials", type=int, default=10)
+    launch.add_argument("--max-epochs", type=int)
+    launch.add_argument("--gpus", help="comma-separated GPU ids, or none (default: every visible GPU)")
+    launch.add_argument("--gpus-per-trial", type=int, default=1)
+    launch.add_argument("--parallel", type=int, default=1)
+    launch.add_argument("--storage", help="SQLAlchemy URL (default sqlite:///RESULTS/study.db)")
+    launch.add_argument("--study", default="reid-automl")
+    launch.add_argument("--metric", help="KPI to optimise (default: the skill's, cmc_rank_1)")
+    launch.add_argument("--direction", choices=("maximize", "minimize"))
+    launch.add_argument("--hyperparameters", help="comma-separated keys replacing the schema's default search set")
+    launch.add_argument("--retries", type=int, default=1, help="re-runs of a trial that failed for infrastructure causes")
+    launch.add_argument("--trial-timeout", type=float, help="seconds before a trial is stopped and failed")
+    launch.add_argument("--seed", type=int, default=0)
+    launch.add_argument("--keep-checkpoints", action="store_true")
+    launch.add_argument("--no-handoff", action="store_true", help="skip the final evaluate/export/inference")
+    launch.add_argument("--dry-run", action="store_true")
+    launch.add_argument("overrides", nargs="*", help="dot.key=value spec overrides kept in every trial")
+    for name in ("resume", "status", "best", "handoff"):
+        sub = commands.add_parser(name)
+        sub.add_argument("--results-dir", required=True)
+        if name in ("status", "best"):
+            sub.add_argument("--json", action="store_true")
+        if name == "best":
+            sub.add_argument("--action", default="evaluate", choices=("evaluate", "export", "inference", "train"))
+            sub.add_argument("--latest", action="store_true")
+    return parser
+
+
+def _options(args: argparse.Namespace) -> StudyOptions:
+    gpus = None
+    if args.gpus is not None:
+        gpus = () if args.gpus.strip().lower() in ("none", "cpu", "") else tuple(p.strip() for p in args.gpus.split(","))
+    hyperparameters = tuple(k.strip() for k in args.hyperparameters.split(",") if k.strip()) if args.hyperparameters else None
+    return StudyOptions(
+        skill_dir=args.skill_dir, results_dir=args.results_dir, storage=args.storage or "", study=args.study,
+        spec=args.spec, overrides=tuple(args.overrides), algorithm=args.algorithm, engine=args.engine,
+        metric=args.metric or "", direction=args.direction or "", max_trials=args.max_trials,
+        max_epochs=args.max_epochs, gpus=gpus, gpus_per_trial=args.gpus_per_trial, parallel=args.parallel,
+        retries=args.retries, seed=args.seed, keep_checkpoints=args.keep_checkpoints,
+        hyperparameters=hyperparameters, trial_timeout=args.trial_timeout, ray_address=args.ray_address,
+        handoff=not args.no_handoff,
+    )
+
+
+def _print_status(data: dict) -> None:
+    print(f"study {data['study']} ({data['metric']}, {data['direction']})")
+    for t in data["trials"]:
+        value = "" if t["value"] is None else f"{t['value']:.4f}"
+        print(f"  #{t['number']:<4} {t['state']:<9} {value:<8} {t['cuda_visible_devices'] or 'cpu':<6} "
+              f"{t['origin'] or ''}  {t['failure'] or ''}")
+    if data["best"]:
+        print(f"best: #{data['best']['number']} {data['metric']}={data['best']['value']:.4f}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from search_spaces import SearchSpaceError
+    from schemas import SchemaError
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    try:
+        args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+        from automl import api
+
+        if args.command == "launch":
+            api.launch(_options(args), policy=args.policy, request=args.request, dry_run=args.dry_run)
+        elif args.command == "resume":
+            api.resume(args.results_dir)
+        elif args.command == "status":
+            data = api.status(args.results_dir)
+            print(json.dumps(data, indent=2)) if args.json else _print_status(data)
+        elif args.command == "best":
+            data = api.best(args.results_dir, args.action, args.latest)
+            print(json.dumps(data)) if args.json else print(data["checkpoint"])
+        else:
+            api.run_handoff(args.results_dir)
+        return 0
+    except (AutomlError, SearchSpaceError, SchemaError) as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+    except StudyStopped as err:
+        print(f"{PROG}: study stopped: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; `automl resume` continues the study", file=sys.stderr)
+        return 130

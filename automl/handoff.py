@@ -1,0 +1,197 @@
+"""After a study: hand the best checkpoint to evaluate, export and inference, and summarise.
+
+Trials select on the validation split carved from the training identities; only here is the
+test query/gallery used: the resolved checkpoint (and the baseline's, when there is one) is
+evaluated on it, exported to ONNX and run through inference, with the skill's own commands.
+The baseline is the starting checkpoint of the base spec when it has one, else the trial that
+ran the base spec's own values. The summary goes to ``<results>/summary.json`` and the console.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from automl.errors import AutomlError
+from automl.options import StudyOptions
+from automl.resolver import ResolvedCheckpoint, best_epoch, checkpoint_of_epoch, epoch_values, resolve_checkpoint
+from automl.skill import Skill
+from reid_core.status import read_status
+
+TrialState = optuna.trial.TrialState
+
+
+def executable(command: list[str]) -> list[str]:
+    """The command with its program found on PATH or next to this Python (a venv's bin/)."""
+    if shutil.which(command[0]) is None:
+        sibling = Path(sys.executable).parent / command[0]
+        if sibling.exists():
+            return [str(sibling), *command[1:]]
+    return command
+
+
+def _action_spec(base_spec: dict, action: str, checkpoint: Path, out: Path) -> dict:
+    spec = copy.deepcopy(base_spec)
+    spec["results_dir"] = str(out)
+    dataset = spec.get("dataset", {})
+    section = {"checkpoint": str(checkpoint)}
+    if action in ("evaluate", "inference"):  # the test query/gallery, never the validation split
+        section.update(query_dataset=dataset.get("query_dataset_dir", ""), test_dataset=dataset.get("test_dataset_dir", ""))
+    if action == "inference":
+        section["top_k"] = 10
+    spec[action] = section
+    return spec
+
+
+def run_action(skill: Skill, base_spec: dict, action: str, checkpoint: Path, out: Path, devices: tuple[str, ...]) -> dict:
+    """Run one action of the skill on a checkpoint; returns its last status line (KPIs included)."""
+    out.mkdir(parents=True, exist_ok=True)
+    spec_path = out / f"spec_{action}.yaml"
+    spec_path.write_text(yaml.safe_dump(_action_spec(base_spec, action, checkpoint, out), sort_keys=False))
+    command = ((skill.info.get("actions") or {}).get(action) or {}).get("command")
+    if not command:
+        raise AutomlError(f"{skill.root}: the skill has no '{action}' action")
+    argv = executable([part.replace("{config_path}", str(spec_path)) for part in command.split()])
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(devices[:1])}
+    done = subprocess.run(argv, capture_output=True, text=True, env=env)
+    (out / f"{action}.log").write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise AutomlError(f"{action} of {checkpoint} failed (exit {done.returncode}): {last}")
+    lines = read_status(out / action / "status.json")
+    return lines[-1] if lines else {}
+
+
+def starting_checkpoint(base_spec: dict) -> Path | None:
+    model = base_spec.get("model", {})
+    candidates = [base_spec.get("train", {}).get("resume_training_checkpoint_path")]
+    if model.get("pretrain_choice") == "self":
+        candidates.append(model.get("pretrained_model_path"))
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def _base_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if t.user_attrs.get("origin") == "base spec"]
+    return trials[0] if trials else None
+
+
+def _trial_checkpoint(trial: optuna.trial.FrozenTrial, metric: str, direction: str) -> Path | None:
+    train_dir = Path(trial.user_attrs.get("results_dir", "")) / "train"
+    values = epoch_values(train_dir, metric)
+    return checkpoint_of_epoch(train_dir, best_epoch(values, direction)) if values else None
+
+
+def device_hours(study: optuna.Study, max_epochs: int) -> dict[str, float]:
+    used = saved = 0.0
+    for trial in study.get_trials(deepcopy=False):
+        seconds = float(trial.user_attrs.get("device_seconds") or 0.0)
+        used += seconds
+        done = int(trial.user_attrs.get("epochs_done") or 0)
+        if trial.state == TrialState.PRUNED and done:
+            saved += seconds / done * max(max_epochs - done, 0)
+    return {"used": round(used / 3600, 4), "saved_by_pruning": round(saved / 3600, 4)}
+
+
+def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        rows.append({"number": t.number, "state": t.state.name, "value": t.value, "origin": t.user_attrs.get("origin"),
+                     "devices": t.user_attrs.get("devices"), "epochs_done": t.user_attrs.get("epochs_done"),
+                     "failure": t.user_attrs.get("failure"), "params": t.user_attrs.get("config", t.params)})
+    return rows
+
+
+def handoff(options: StudyOptions, skill: Skill, study: optuna.Study, base_spec: dict,
+            devices: tuple[str, ...] = (), console: Console | None = None) -> dict[str, Any]:
+    console = console or Console()
+    out = Path(options.results_dir).resolve() / "handoff"
+    best: ResolvedCheckpoint = resolve_checkpoint(study)
+    best_trial = study.trials[best.trial]
+    summary: dict[str, Any] = {
+        "study": study.study_name, "storage": options.storage, "metric": options.metric,
+        "direction": options.direction, "selection": "validation split carved from the training identities"
+        if (base_spec.get("dataset") or {}).get("val_split") else "test query/gallery (TAO-compatible mode)",
+        "best": {**best.as_dict(), "checkpoint": str(best.checkpoint.resolve()),
+                 "params": best_trial.user_attrs.get("config", best_trial.params)},
+    }
+    evaluation = run_action(skill, base_spec, "evaluate", best.checkpoint, out / "best", devices)
+    summary["test_evaluation"] = evaluation.get("kpi", {})
+    baseline_checkpoint, baseline_name = starting_checkpoint(base_spec), "starting checkpoint"
+    base_trial = _base_trial(study)
+    if baseline_checkpoint is None and base_trial is not None and base_trial.number != best.trial:
+        baseline_checkpoint = _trial_checkpoint(base_trial, options.metric, options.direction)
+        baseline_name = f"base spec (trial {base_trial.number})"
+    if base_trial is not None:
+        summary["base_spec_trial"] = {"trial": base_trial.number, "value": base_trial.value}
+    if baseline_checkpoint is not None:
+        baseline = run_action(skill, base_spec, "evaluate", baseline_checkpoint, out / "baseline", devices)
+        summary["baseline"] = {"source": baseline_name, "checkpoint": str(baseline_checkpoint),
+                               "test_evaluation": baseline.get("kpi", {})}
+    elif base_trial is not None and base_trial.number == best.trial:
+        summary["baseline"] = {"source": f"base spec (trial {base_trial.number}) is the best trial",
+                               "test_evaluation": summary["test_evaluation"]}
+    exported = run_action(skill, base_spec, "export", best.checkpoint, out / "best", devices)
+    summary["export"] = {"onnx_file": str(out / "best" / "export" / "reid.onnx"),
+                         "max_abs_diff": (exported.get("kpi") or {}).get("max_abs_diff")}
+    run_action(skill, base_spec, "inference", best.checkpoint, out / "best", devices)
+    summary["inference"] = {"output_file": str(out / "best" / "inference" / "inference.json")}
+    summary["trials"] = trial_rows(study)
+    failures: dict[str, list[int]] = {}
+    for row in summary["trials"]:
+        if row["state"] == "FAIL":
+            failures.setdefault(row["failure"] or "unknown", []).append(row["number"])
+    summary["failures"] = failures
+    summary["device_hours"] = device_hours(study, int((base_spec.get("train") or {}).get("num_epochs") or 0))
+    (Path(options.results_dir) / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    print_summary(summary, console)
+    return summary
+
+
+def _percent(value: Any) -> str:
+    return f"{value * 100:.2f}%" if isinstance(value, (int, float)) else "-"
+
+
+def print_summary(summary: dict[str, Any], console: Console) -> None:
+    metric = summary["metric"]
+    trials = Table(title=f"Study {summary['study']}: trials ({metric} on the {summary['selection']})")
+    for column in ("trial", "state", metric, "origin", "devices", "epochs", "failure"):
+        trials.add_column(column)
+    for row in summary["trials"]:
+        trials.add_row(str(row["number"]), row["state"], _percent(row["value"]), str(row["origin"] or ""),
+                       ",".join(row["devices"] or []), str(row["epochs_done"] or ""), (row["failure"] or "")[:70])
+    console.print(trials)
+    best = summary["best"]
+    console.print(f"Best trial {best['trial']}: {metric} {_percent(best['value'])} (validation) at epoch {best['epoch']}")
+    console.print("  " + ", ".join(f"{k}={v}" for k, v in best["params"].items()))
+    console.print(f"  checkpoint: {best['checkpoint']}")
+    table = Table(title="Test query/gallery")
+    names = list(summary["test_evaluation"])
+    table.add_column("")
+    for name in names:
+        table.add_column(name)
+    if "baseline" in summary:
+        baseline = summary["baseline"]["test_evaluation"]
+        table.add_row(f"baseline: {summary['baseline']['source']}", *[_percent(baseline.get(n)) for n in names])
+    table.add_row(f"best: trial {best['trial']}", *[_percent(summary["test_evaluation"].get(n)) for n in names])
+    console.print(table)
+    hours = summary["device_hours"]
+    console.print(f"Device-hours used {hours['used']:.3f}, saved by pruning {hours['saved_by_pruning']:.3f}")
+    for cause, numbers in summary["failures"].items():
+        console.print(f"Failed ({len(numbers)}): {cause} — trials {', '.join(map(str, numbers))}")
+    console.print(f"ONNX: {summary['export']['onnx_file']} (max abs diff {summary['export']['max_abs_diff']})")
+    console.print(f"Inference: {summary['inference']['output_file']}")
