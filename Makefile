@@ -20,11 +20,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The main job: an AutoML study on the built-in synthetic dataset (12 trials, 2 at a time on the
+# CPU cores), then the best trial's checkpoint evaluated on the test set, exported and run.
 demo: install
 	$(BIN)/re_identification make_dataset --output $(DEMO_DIR)/data --preset demo --seed 0
-	$(BIN)/re_identification train -e $(DEMO_DIR)/data/spec_train.yaml results_dir=$(DEMO_DIR)/run
-	$(BIN)/re_identification evaluate -e $(DEMO_DIR)/data/spec_train.yaml results_dir=$(DEMO_DIR)/run \
-		evaluate.checkpoint=$(DEMO_DIR)/run/train/reid_model_latest.pth
+	rm -rf $(DEMO_DIR)/study
+	$(BIN)/automl launch --skill-dir . --results-dir $(DEMO_DIR)/study --spec $(DEMO_DIR)/data/spec_train.yaml \
+		--max-trials 12 --parallel 2 --gpus none --algorithm bayesian
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -89,11 +89,19 @@ def grid_size(space: SearchSpace) -> int:
     return math.prod(len(v) for v in grid_search_space(space).values())
 
 
-def optuna_parts(name: str, space: SearchSpace, seed: int, max_epochs: int) -> OptunaParts:
+def startup_trials(max_trials: int) -> int:
+    """Random trials before a model-based sampler takes over: a third of the budget, 3 to 10."""
+    return min(10, max(3, max_trials // 3))
+
+
+def optuna_parts(name: str, space: SearchSpace, seed: int, max_epochs: int, max_trials: int = 30) -> OptunaParts:
     none = optuna.pruners.NopPruner()
+    startup = startup_trials(max_trials)
     if name == "bayesian":
-        return OptunaParts(optuna.samplers.GPSampler(seed=seed, warn_independent_sampling=False), none)
-    tpe = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
+        return OptunaParts(optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup,
+                                                     warn_independent_sampling=False), none)
+    tpe = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
+                                     n_startup_trials=startup)
     if name == "tpe":
         return OptunaParts(tpe, none)
     if name == "random":

@@ -120,7 +120,8 @@ def launch(options: StudyOptions, policy: str | None = None, request: str | None
         raise AutomlError(f"--study {options.study}: already exists in {options.storage}; use `automl resume` or "
                           "another --study name")
     parts = optuna_parts(options.algorithm if decision.on else "random", space, options.seed,
-                         options.max_epochs or int(base_spec.get("train", {}).get("num_epochs") or 1)) \
+                         options.max_epochs or int(base_spec.get("train", {}).get("num_epochs") or 1),
+                         options.max_trials) \
         if space is not None and options.engine == "optuna" and options.algorithm != "pbt" else None
     study = optuna.create_study(storage=storage, study_name=options.study, direction=options.direction,
                                 sampler=parts.sampler if parts else None, pruner=parts.pruner if parts else None)
@@ -210,7 +211,8 @@ def resume(results_dir: str, say: Callable[[str], None] = print) -> dict[str, An
     space = _space(skill, options, base_spec) if study.user_attrs.get("policy") == "on" else None
     if space is not None and options.engine == "optuna" and options.algorithm != "pbt":
         parts = optuna_parts(options.algorithm, space, options.seed + len(study.trials),
-                             options.max_epochs or int(base_spec.get("train", {}).get("num_epochs") or 1))
+                             options.max_epochs or int(base_spec.get("train", {}).get("num_epochs") or 1),
+                             options.max_trials)
         study = optuna.load_study(study_name=name, storage=open_storage(storage_url), sampler=parts.sampler,
                                   pruner=parts.pruner)
     pool = GpuPool(tuple(options.gpus or ()), options.gpus_per_trial, options.parallel)

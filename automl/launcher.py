@@ -248,21 +248,26 @@ def run_trial(
     stopped: str | None = None
     pruned = False
     better = (lambda a, b: a >= b) if direction == "maximize" else (lambda a, b: a <= b)
+
+    def take(lines: list[dict[str, Any]], may_prune: bool) -> None:
+        nonlocal stopped, pruned
+        for line in lines:
+            statuses.append(line)
+            if line.get("status") == "STARTED" and outcome.first_step is None:
+                outcome.first_step = _number(line.get("timestamp"))
+            value = _number((line.get("kpi") or {}).get(metric))
+            if value is None or line.get("epoch") is None or stopped:
+                continue
+            epoch = int(line["epoch"])
+            outcome.kpis[epoch] = value
+            if may_prune and report(epoch, value):
+                stopped, pruned = f"pruned after epoch {epoch}", True
+                child.stop(grace)
+
     try:
         while True:
             code = child.poll()
-            for line in tail.read():
-                statuses.append(line)
-                if line.get("status") == "STARTED" and outcome.first_step is None:
-                    outcome.first_step = _number(line.get("timestamp"))
-                value = _number((line.get("kpi") or {}).get(metric))
-                if value is None or line.get("epoch") is None or stopped:
-                    continue
-                epoch = int(line["epoch"])
-                outcome.kpis[epoch] = value
-                if report(epoch, value):
-                    stopped, pruned = f"pruned after epoch {epoch}", True
-                    child.stop(grace)
+            take(tail.read(), may_prune=True)
             if code is not None or stopped:
                 break
             if timeout and time.time() - outcome.started > timeout:
@@ -277,7 +282,7 @@ def run_trial(
     except BaseException:
         child.stop(grace)
         raise
-    statuses += tail.read()
+    take(tail.read(), may_prune=False)  # what the child wrote between the last poll and its exit
     outcome.exit_code = child.poll()
     outcome.ended = time.time()
     if outcome.kpis:

@@ -297,3 +297,17 @@ def test_resize_is_a_no_op_at_the_right_size():
     image = torch.randint(0, 256, (3, 32, 16), dtype=torch.uint8)
     assert resize(image, 32, 16) is image
     assert resize(image, 64, 32).shape == (3, 64, 32)
+
+
+def test_every_epoch_has_the_same_number_of_batches():
+    """Lightning validates at epoch 0's batch count; a shorter epoch would skip its validation."""
+    labels = _labels([17, 13, 11, 6, 7, 2, 3, 2, 5, 16, 13, 18])  # the greedy plan alone gives 12 or 13 batches
+    sampler = PKSampler(labels, batch_size=8, num_instances=4, seed=3)
+    lengths = set()
+    for epoch in range(30):
+        sampler.set_epoch(epoch)
+        batches = _batches(sampler, 8)
+        lengths.add(len(batches))
+        assert len(batches) * 8 == len(sampler)
+        assert all(len(Counter(labels[i] for i, _ in b)) == 2 for b in batches)
+    assert len(lengths) == 1

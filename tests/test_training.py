@@ -142,3 +142,9 @@ def test_non_default_options_train_together(tiny_dataset, tmp_path):
     checkpoint = read_checkpoint(out / checkpoint_name(*saved[-1]), "k")
     assert checkpoint["reid_num_classes"] == 12  # 16 training identities minus the carved quarter
     assert checkpoint["reid_embedding_dim"] == 64
+
+
+def test_every_epoch_is_validated_with_a_carved_split(tiny_dataset, tmp_path):
+    out = run_train(tiny_spec(tiny_dataset, tmp_path / "val", **{"train.num_epochs": 4, "dataset.val_split": 0.25}))
+    kpi_epochs = [l["epoch"] for l in read_status(out / "status.json") if "cmc_rank_1" in l.get("kpi", {})]
+    assert kpi_epochs == [0, 1, 2, 3]

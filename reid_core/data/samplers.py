@@ -7,7 +7,8 @@ that still have groups left, until fewer than P remain. The DataLoader batches t
 with ``batch_size`` so each batch is exactly one P x K block. Under DDP each rank takes
 every world_size-th block, so an identity's K images stay together on one rank.
 
-Everything is a function of (seed, epoch): a resumed run replays the same batches.
+Every epoch has the same number of batches (epoch 0's); everything is a function of
+(seed, epoch), so a resumed run replays the same batches.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class _EpochSampler(Sampler):
         self.epoch = 0
         self._rank, self._world = rank, world_size
         self._plan: tuple[int, np.ndarray] | None = None
+        self._count: int | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -45,11 +47,23 @@ class _EpochSampler(Sampler):
     def _batches(self, rng: np.random.Generator) -> list[np.ndarray]:
         raise NotImplementedError
 
+    def _batch_count(self) -> int:
+        """Batches per epoch, the same every epoch: epoch 0's plan decides it. Lightning fixes
+        its validation point from the first epoch's length, so an epoch one batch shorter would
+        silently skip its validation."""
+        if self._count is None:
+            self._count = len(self._batches(np.random.default_rng([self.seed, 0])))
+        return self._count
+
     def _epoch_plan(self) -> np.ndarray:
         """(num_batches_for_this_rank, batch_size) dataset indices, cached per epoch."""
         if self._plan is None or self._plan[0] != self.epoch:
             rng = np.random.default_rng([self.seed, self.epoch])
             batches = self._batches(rng)
+            count = self._batch_count()
+            while len(batches) < count:  # a short epoch is topped up with batches of a fresh plan
+                batches += self._batches(rng)
+            batches = batches[:count]
             rank, world = _rank_and_world(self._rank, self._world)
             usable = len(batches) // world * world  # equal batch counts keep DDP ranks in step
             mine = batches[rank:usable:world]

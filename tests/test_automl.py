@@ -1,0 +1,388 @@
+"""automl: policy, engine, trial isolation, pruning, failures, crash-safe resume, resolver, handoff."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from automl import api
+from automl.cli import main
+from automl.errors import AutomlError
+from automl.policy import decide
+from automl.resolver import resolve_checkpoint
+from automl.skill import load_skill
+from automl.storage import load_study, study_of_results_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE_TRAINER = Path(__file__).resolve().parent / "fixtures" / "fake_trainer.py"
+TrialState = optuna.trial.TrialState
+
+
+@pytest.fixture
+def fake_skill(tmp_path):
+    """A skill dir whose actions run the fake trainer (our schema and template)."""
+    skill = tmp_path / "skill"
+    shutil.copytree(ROOT / "schemas", skill / "schemas", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    shutil.copytree(ROOT / "references", skill / "references")
+    info = yaml.safe_load((skill / "references" / "skill_info.yaml").read_text())
+    info["network_arch"] = "fake_reid"
+    for action, entry in info["actions"].items():
+        entry["command"] = f"{sys.executable} {FAKE_TRAINER} {action} -e {{config_path}}"
+    (skill / "references" / "skill_info.yaml").write_text(yaml.safe_dump(info))
+    return skill
+
+
+@pytest.fixture
+def behaviours(tmp_path, monkeypatch):
+    """Per-trial behaviours of the fake trainer: ``behaviours({"1": "crash"})``."""
+    path = tmp_path / "behaviours.json"
+    path.write_text("{}")
+    monkeypatch.setenv("FAKE_BEHAVIOURS", str(path))
+    return lambda mapping: path.write_text(json.dumps(mapping))
+
+
+def _launch(skill: Path, results: Path, *extra: str) -> int:
+    return main(["launch", "--skill-dir", str(skill), "--results-dir", str(results), "--max-epochs", "4",
+                 "--hyperparameters", "train.optim.base_lr", "--algorithm", "random", "--no-handoff", *extra])
+
+
+def _study(results: Path) -> optuna.Study:
+    return load_study(*study_of_results_dir(results))
+
+
+def _overlap(a, b) -> bool:
+    return a.datetime_start < b.datetime_complete and b.datetime_start < a.datetime_complete
+
+
+# --- policy -----------------------------------------------------------------------------------------
+
+def test_policy_order_flag_then_request_then_skill(fake_skill):
+    skill = load_skill(fake_skill)
+    assert decide(skill, "off", "please run AutoML").on is False
+    assert decide(skill, "on", "no HPO").on is True
+    assert decide(skill, None, "turn off AutoML for this run").on is False
+    assert decide(skill, None, "train ReID on my data").on is True
+    (fake_skill / "schemas" / "train.schema.json").unlink()
+    decision = decide(load_skill(fake_skill), None, None)
+    assert not decision.on and "enabled for this model but not runnable until schemas are generated" in decision.reason
+
+
+def test_policy_off_runs_exactly_one_plain_training_in_the_same_layout(fake_skill, tmp_path, capsys):
+    results = tmp_path / "off"
+    assert _launch(fake_skill, results, "--request", "plain training please", "--max-trials", "5") == 0
+    study = _study(results)
+    assert len(study.trials) == 1 and study.trials[0].params == {}
+    assert study.trials[0].user_attrs["origin"] == "plain training"
+    assert (results / "trials" / "0" / "train" / "status.json").exists()
+    assert "automl_policy off" in capsys.readouterr().out
+
+
+# --- the engine -------------------------------------------------------------------------------------
+
+def test_parallel_trials_on_two_gpu_ids_never_share_one(fake_skill, tmp_path):
+    results = tmp_path / "gpus"
+    assert _launch(fake_skill, results, "--max-trials", "6", "--parallel", "2", "--gpus", "0,1") == 0
+    trials = _study(results).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
+    seen = []
+    for trial in trials:
+        env = json.loads((results / "trials" / str(trial.number) / "env.json").read_text())
+        assert [env["CUDA_VISIBLE_DEVICES"]] == trial.user_attrs["devices"]
+        seen.append(env["CUDA_VISIBLE_DEVICES"])
+    overlapping = [(a, b) for a in trials for b in trials if a.number < b.number and _overlap(a, b)]
+    assert overlapping  # the two slots really ran at once
+    for a, b in overlapping:
+        assert a.user_attrs["devices"] != b.user_attrs["devices"], (a.number, b.number)
+    assert set(seen) == {"0", "1"}
+
+
+def test_cpu_trials_split_the_cores(fake_skill, tmp_path):
+    results = tmp_path / "cpu"
+    assert _launch(fake_skill, results, "--max-trials", "2", "--parallel", "2", "--gpus", "none") == 0
+    env = json.loads((results / "trials" / "0" / "env.json").read_text())
+    cores = len(os.sched_getaffinity(0))
+    assert env["CUDA_VISIBLE_DEVICES"] == "" and env["OMP_NUM_THREADS"] == str(max(1, cores // 2))
+
+
+def test_base_spec_runs_first_and_the_rest_is_sampled(fake_skill, tmp_path):
+    results = tmp_path / "base"
+    assert _launch(fake_skill, results, "--max-trials", "3") == 0
+    trials = _study(results).trials
+    assert trials[0].user_attrs["origin"] == "base spec"
+    assert trials[0].user_attrs["config"] == {"train.optim.base_lr": 0.00035}
+    assert {t.user_attrs["origin"] for t in trials[1:]} == {"sampler"}
+
+
+def test_a_pruned_trial_is_stopped_and_recorded(fake_skill, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_EPOCH_S", "0.4")
+    results = tmp_path / "asha"
+    assert main(["launch", "--skill-dir", str(fake_skill), "--results-dir", str(results), "--max-epochs", "6",
+                 "--hyperparameters", "train.optim.base_lr", "--algorithm", "asha", "--max-trials", "8",
+                 "--no-handoff", "--seed", "3"]) == 0
+    pruned = [t for t in _study(results).trials if t.state == TrialState.PRUNED]
+    assert pruned
+    for trial in pruned:
+        assert trial.user_attrs["epochs_done"] < 6
+        lines = (results / "trials" / str(trial.number) / "train" / "status.json").read_text().splitlines()
+        assert json.loads(lines[-1])["status"] == "RUNNING"  # stopped mid-run, never reached SUCCESS
+        pid = json.loads((results / "trials" / str(trial.number) / "env.json").read_text())["pid"]
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_failures_are_recorded_with_their_cause_and_infrastructure_ones_retried(fake_skill, tmp_path, behaviours):
+    behaviours({"1": "crash", "2": "nan", "3": "killed"})
+    results = tmp_path / "fail"
+    assert _launch(fake_skill, results, "--max-trials", "5", "--retries", "1") == 0
+    trials = {t.number: t for t in _study(results).trials}
+    assert trials[1].state == TrialState.FAIL
+    assert trials[1].user_attrs["failure"] == "exit code 1: RuntimeError: simulated crash in the data loader"
+    assert trials[2].user_attrs["failure"].startswith("NaN loss")
+    assert trials[3].user_attrs["failure"] == "killed by SIGKILL; out of memory?"
+    assert trials[3].user_attrs["superseded_by"] == "retry"
+    retry = [t for t in trials.values() if t.user_attrs.get("retry_of") == 3]
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE and retry[0].params == trials[3].params
+    counted = [t for t in trials.values() if not t.user_attrs.get("superseded_by")]
+    assert len(counted) == 5
+
+
+def test_a_study_whose_first_trials_all_fail_stops_with_a_diagnosis(fake_skill, tmp_path, behaviours, capsys):
+    behaviours({str(i): "crash" for i in range(10)})
+    results = tmp_path / "doomed"
+    assert _launch(fake_skill, results, "--max-trials", "10") == 1
+    err = capsys.readouterr().err
+    assert "the first 3 trials all failed" in err and "simulated crash" in err
+    assert len(_study(results).trials) == 3
+
+
+def test_metric_never_reported_fails_the_trial_instead_of_scoring_zero(fake_skill, tmp_path):
+    info_path = fake_skill / "references" / "skill_info.yaml"
+    info = yaml.safe_load(info_path.read_text())
+    info["kpis"] = info["kpis"] + ["rank_1"]
+    info_path.write_text(yaml.safe_dump(info))
+    results = tmp_path / "metric"
+    assert _launch(fake_skill, results, "--max-trials", "1", "--metric", "rank_1") == 1
+    (trial,) = _study(results).trials
+    assert trial.state == TrialState.FAIL and trial.user_attrs["failure"].startswith("no rank_1 reported")
+
+
+def test_checkpoints_of_finished_non_best_trials_are_deleted(fake_skill, tmp_path):
+    results = tmp_path / "retention"
+    assert _launch(fake_skill, results, "--max-trials", "4") == 0
+    study = _study(results)
+    keep = {study.best_trial.number, 0}  # the best and the base-spec baseline
+    for trial in study.trials:
+        files = list((results / "trials" / str(trial.number) / "train").glob("model_epoch_*.pth"))
+        assert bool(files) == (trial.number in keep), trial.number
+    results = tmp_path / "kept"
+    assert _launch(fake_skill, results, "--max-trials", "3", "--keep-checkpoints") == 0
+    assert all(list((results / "trials" / str(n) / "train").glob("model_epoch_*.pth")) for n in range(3))
+
+
+# --- crash-safe resume ---------------------------------------------------------------------------------
+
+def test_sigkilled_controller_resumes_without_losing_or_duplicating_trials(fake_skill, tmp_path):
+    results = tmp_path / "crash"
+    env = {**os.environ, "FAKE_EPOCH_S": "0.5"}
+    command = [sys.executable, "-m", "automl", "launch", "--skill-dir", str(fake_skill), "--results-dir", str(results),
+               "--max-epochs", "6", "--hyperparameters", "train.optim.base_lr", "--algorithm", "tpe",
+               "--max-trials", "6", "--parallel", "2", "--gpus", "0,1", "--no-handoff"]
+    controller = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until some trials finished and others are running
+        if (results / "study.json").exists():
+            study = _study(results)
+            done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+            running = [t for t in study.trials if t.state == TrialState.RUNNING and t.user_attrs.get("pid")]
+            if len(done) >= 2 and running:
+                break
+        time.sleep(0.2)
+    controller.send_signal(signal.SIGKILL)
+    controller.wait()
+    before = _study(results)
+    values = {t.number: t.value for t in before.trials if t.state == TrialState.COMPLETE}
+    orphans = [t.user_attrs["pid"] for t in before.trials if t.state == TrialState.RUNNING and t.user_attrs.get("pid")]
+    assert orphans and all(_alive(pid) for pid in orphans)  # SIGKILL left the trial processes behind
+
+    assert main(["resume", "--results-dir", str(results)]) == 0
+    after = _study(results)
+    assert not any(_alive(pid) for pid in orphans)
+    numbers = [t.number for t in after.trials]
+    assert numbers == sorted(set(numbers))  # trial numbers never repeat
+    for number, value in values.items():
+        assert after.trials[number].value == value  # completed trials keep their values
+    interrupted = [t for t in after.trials if t.user_attrs.get("interrupted")]
+    assert interrupted and all(t.state == TrialState.FAIL for t in interrupted)
+    reruns = [t for t in after.trials if str(t.user_attrs.get("origin", "")).startswith("resume of")]
+    assert len(reruns) == len(interrupted) - sum(t.user_attrs.get("origin") == "base spec" for t in interrupted)
+    counted = [t for t in after.trials if t.state.is_finished() and not t.user_attrs.get("interrupted")
+               and not t.user_attrs.get("superseded_by")]
+    assert len(counted) == 6 and all(t.state == TrialState.COMPLETE for t in counted)
+    continued = [t for t in after.trials if t.user_attrs.get("resume_from")]
+    for trial in continued:  # a re-run with a checkpoint continued from it instead of starting over
+        first = json.loads((Path(trial.user_attrs["results_dir"]) / "train" / "status.json").read_text().splitlines()[0])
+        assert first["epoch"] > 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return not (status.exists() and status.read_text().split(")")[1].split()[0] == "Z")
+
+
+def test_resume_refuses_while_a_controller_is_alive(fake_skill, tmp_path):
+    results = tmp_path / "live"
+    assert _launch(fake_skill, results, "--max-trials", "1") == 0
+    (results / "controller.json").write_text(json.dumps({"pid": os.getpid(), "heartbeat": time.time()}))
+    with pytest.raises(AutomlError, match=f"a controller \\(pid {os.getpid()}\\) is running this study"):
+        api.resume(str(results))
+
+
+# --- resolver -------------------------------------------------------------------------------------------
+
+def _fake_trial(study, folder: Path, number: int, value: float, epochs: dict[int, float], checkpoints=None):
+    train = folder / str(number) / "train"
+    train.mkdir(parents=True)
+    for epoch, kpi in epochs.items():
+        with (train / "status.json").open("a") as handle:
+            handle.write(json.dumps({"status": "RUNNING", "epoch": epoch, "kpi": {"cmc_rank_1": str(kpi)}}) + "\n")
+    for epoch in (epochs if checkpoints is None else checkpoints):
+        (train / f"model_epoch_{epoch:03d}_step_{(epoch + 1) * 7:05d}.pth").write_bytes(b"x")
+    (train / "reid_model_latest.pth").symlink_to(f"model_epoch_{max(epochs):03d}_step_{(max(epochs) + 1) * 7:05d}.pth")
+    study.add_trial(optuna.trial.create_trial(value=value, user_attrs={"results_dir": str(folder / str(number))}))
+
+
+def test_resolver_picks_the_best_trial_then_its_best_epoch_with_ties_to_the_later(tmp_path):
+    study = optuna.create_study(direction="maximize")
+    _fake_trial(study, tmp_path, 0, 0.7, {0: 0.5, 1: 0.7, 2: 0.6})
+    _fake_trial(study, tmp_path, 1, 0.9, {0: 0.6, 1: 0.9, 2: 0.9, 3: 0.8})
+    resolved = resolve_checkpoint(study)
+    assert (resolved.trial, resolved.epoch) == (1, 2)
+    assert resolved.checkpoint.name == "model_epoch_002_step_00021.pth"
+    assert resolve_checkpoint(study, latest=True).checkpoint.name == "reid_model_latest.pth"
+    resolved.checkpoint.unlink()
+    with pytest.raises(AutomlError, match="best epoch 2 .* is missing; was it deleted"):
+        resolve_checkpoint(study)
+
+
+def test_resolver_needs_a_completed_trial():
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
+    with pytest.raises(AutomlError, match="no completed trial"):
+        resolve_checkpoint(study)
+
+
+def test_status_and_best_as_json(fake_skill, tmp_path, capsys):
+    results = tmp_path / "json"
+    assert _launch(fake_skill, results, "--max-trials", "2") == 0
+    capsys.readouterr()
+    assert main(["status", "--results-dir", str(results), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data["trials"][0]) >= {"number", "state", "value", "params", "cuda_visible_devices", "datetime_start",
+                                      "datetime_complete", "results_dir", "checkpoint", "failure"}
+    assert main(["best", "--results-dir", str(results), "--json"]) == 0
+    best = json.loads(capsys.readouterr().out)
+    assert set(best) == {"trial", "value", "epoch", "checkpoint"} and Path(best["checkpoint"]).exists()
+
+
+# --- bad input -------------------------------------------------------------------------------------------
+
+def test_every_bad_launch_is_one_line_exit_2_and_nothing_starts(fake_skill, tmp_path, capsys, monkeypatch):
+    taken = tmp_path / "taken"
+    assert _launch(fake_skill, taken, "--max-trials", "1") == 0
+    empty_skill = tmp_path / "not_a_skill"
+    empty_skill.mkdir()
+    cases = [
+        (["--algorithm", "simulated_annealing"], "--algorithm simulated_annealing: unknown"),
+        (["--algorithm", "dehb"], "dehb is not provided"),
+        (["--algorithm", "pbt"], "--algorithm pbt: runs on --engine ray only"),
+        (["--engine", "spark"], "--engine spark: expected one of optuna, ray"),
+        (["--metric", "accuracy"], "--metric accuracy: the trainer reports cmc_rank_1"),
+        (["--parallel", "3", "--gpus", "0,1"], "--parallel 3: only 2 trial(s) fit on 2 GPU(s)"),
+        (["--gpus", "zero"], "--gpus zero: expected comma-separated GPU ids"),
+        (["--storage", "postgresql://nobody@127.0.0.1:1/none"], "--storage postgresql://nobody@127.0.0.1:1/none: cannot open"),
+        (["--hyperparameters", "dataset.num_classes"], "dataset.num_classes: disabled for AutoML"),
+        (["dataset.batch_size=30"], "every trial would be: dataset.batch_size: expected a multiple"),
+        (["--max-trials", "0"], "--max-trials 0: must be at least 1"),
+        (["--spec", str(tmp_path / "nope.yaml")], "--spec"),
+    ]
+    for extra, expected in cases:
+        results = tmp_path / "bad"
+        code = _launch(fake_skill, results, *extra)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2, (extra, err)
+        assert len(err) == 1 and expected in err[0], (extra, err)
+        assert not (results / "trials").exists()
+    assert _launch(fake_skill, taken, "--max-trials", "1") == 2
+    assert "already holds study 'reid-automl'" in capsys.readouterr().err
+    assert _launch(empty_skill, tmp_path / "x") == 2
+    assert "no references/skill_info.yaml" in capsys.readouterr().err
+    monkeypatch.setattr("automl.gpu_pool.visible_gpu_count", lambda: 2)
+    assert _launch(fake_skill, tmp_path / "y", "--gpus", "0,5") == 2
+    assert "GPU 5 does not exist (2 visible" in capsys.readouterr().err
+
+
+def test_dry_run_reviews_the_space_and_starts_nothing(tmp_path, tiny_dataset, capsys):
+    results = tmp_path / "dry"
+    spec = tiny_dataset.root / "spec_train.yaml"
+    from reid_core.actions.make_dataset import training_spec
+    from reid_core.config import build_spec, dump_spec
+
+    dump_spec(build_spec([training_spec(tiny_dataset)], "train"), spec, "train")
+    assert main(["launch", "--skill-dir", str(ROOT), "--results-dir", str(results), "--spec", str(spec),
+                 "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "train.optim.base_lr" in out and "First configs" in out and "Estimated time per trial" in out
+    assert "nothing was started" in out and not (results / "study.db").exists()
+
+
+# --- the real trainer, end to end ---------------------------------------------------------------------
+
+def test_real_study_on_tiny_two_parallel_trials_then_handoff(tmp_path, tiny_dataset):
+    from reid_core.actions.make_dataset import training_spec
+    from reid_core.config import build_spec, dump_spec
+
+    spec = tmp_path / "spec_train.yaml"
+    dump_spec(build_spec([training_spec(tiny_dataset)], "train"), spec, "train")
+    results = tmp_path / "study"
+    assert main(["launch", "--skill-dir", str(ROOT), "--results-dir", str(results), "--spec", str(spec),
+                 "--max-trials", "4", "--parallel", "2", "--gpus", "0,1", "--algorithm", "tpe",
+                 "--hyperparameters", "train.optim.base_lr,dataset.re_prob,model.label_smooth"]) == 0
+    study = _study(results)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+    for a in study.trials:
+        for b in study.trials:
+            if a.number < b.number and _overlap(a, b):
+                assert a.user_attrs["devices"] != b.user_attrs["devices"]
+    summary = json.loads((results / "summary.json").read_text())
+    best = resolve_checkpoint(results)
+    assert summary["best"]["trial"] == best.trial == study.best_trial.number
+    assert summary["selection"].startswith("validation split")
+    assert 0 <= summary["test_evaluation"]["cmc_rank_1"] <= 1 and "baseline" in summary
+    handoff = results / "handoff" / "best"
+    assert (handoff / "evaluate" / "cmc_curve.png").exists() and (handoff / "evaluate" / "sampled_matches.png").exists()
+    assert (handoff / "export" / "reid.onnx").exists()
+    entries = json.loads((handoff / "inference" / "inference.json").read_text())
+    assert len(entries) == tiny_dataset.num_query_images + tiny_dataset.num_gallery_images
+
+
+def test_every_epoch_a_trial_reports_is_scored_even_the_last_lines_before_exit(fake_skill, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_EPOCH_S", "0")  # the child finishes between two polls of the launcher
+    results = tmp_path / "fast"
+    assert _launch(fake_skill, results, "--max-trials", "3") == 0
+    for trial in _study(results).trials:
+        assert trial.user_attrs["epochs_done"] == 4
+        assert trial.value == max(float(v) for v in trial.user_attrs["kpis"].values())
