@@ -2,7 +2,7 @@
 
 | name | Optuna engine | Ray engine |
 | --- | --- | --- |
-| bayesian | GPSampler (running trials conditioned on: no near-duplicate proposals) | OptunaSearch(GPSampler) |
+| bayesian | GPSampler on at most 128 observations (the 64 best + the 64 latest), running trials conditioned on (no near-duplicate proposals) | OptunaSearch(same) |
 | tpe | TPESampler(multivariate, group, constant liar) | OptunaSearch(TPESampler) |
 | random | RandomSampler | BasicVariantGenerator on ``space.to_ray()`` |
 | grid | GridSampler over a few points per parameter | BasicVariantGenerator over the same points |
@@ -89,6 +89,67 @@ def grid_size(space: SearchSpace) -> int:
     return math.prod(len(v) for v in grid_search_space(space).values())
 
 
+GP_WINDOW = 128  # a GP is cubic in its observations and its acquisition search grows with them
+
+
+class _WindowedStudy:
+    """A read view of a study that shows a GP only its window of completed trials."""
+
+    def __init__(self, study: optuna.Study, window: int) -> None:
+        self._study, self._window = study, window
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _select(self, trials: list) -> list:
+        complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if len(complete) <= self._window:
+            return trials
+        half = self._window // 2
+        sign = -1.0 if self._study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+        best = sorted(complete, key=lambda t: sign * t.value)[:half]
+        latest = sorted(complete, key=lambda t: t.number)[-(self._window - len(best)):]
+        keep = {t.number for t in best} | {t.number for t in latest}
+        return [t for t in trials if t.state != optuna.trial.TrialState.COMPLETE or t.number in keep]
+
+    def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list:
+        return self._select(self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache))
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list:
+        return self._select(self._study.get_trials(deepcopy=deepcopy, states=states))
+
+
+class WindowedGPSampler(optuna.samplers.BaseSampler):
+    """Optuna's GPSampler fitted to at most ``window`` completed trials: the best half and the
+    latest half, so a suggestion stays fast at thousands of trials (docs/BENCHMARKS.md)."""
+
+    def __init__(self, seed: int | None, n_startup_trials: int, window: int = GP_WINDOW) -> None:
+        self._gp = optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup_trials,
+                                             warn_independent_sampling=False)
+        self._window = window
+
+    def _view(self, study: optuna.Study) -> Any:
+        return _WindowedStudy(study, self._window)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._gp.infer_relative_search_space(self._view(study), trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._gp.sample_relative(self._view(study), trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._gp.sample_independent(self._view(study), trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial) -> None:
+        self._gp.before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._gp.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._gp.reseed_rng()
+
+
 def startup_trials(max_trials: int) -> int:
     """Random trials before a model-based sampler takes over: a third of the budget, 3 to 10."""
     return min(10, max(3, max_trials // 3))
@@ -98,8 +159,7 @@ def optuna_parts(name: str, space: SearchSpace, seed: int, max_epochs: int, max_
     none = optuna.pruners.NopPruner()
     startup = startup_trials(max_trials)
     if name == "bayesian":
-        return OptunaParts(optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup,
-                                                     warn_independent_sampling=False), none)
+        return OptunaParts(WindowedGPSampler(seed, startup), none)
     tpe = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
                                      n_startup_trials=startup)
     if name == "tpe":
