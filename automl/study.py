@@ -227,6 +227,11 @@ class StudyRun:
     def mark(self, name: str, number: int) -> None:
         self.study.set_user_attr(name, sorted(self.marked(name) | {number}))
 
+    def after_trial(self, retention: bool = True) -> None:
+        """Called by every engine in the controller after each finished trial is recorded."""
+        if retention:
+            self.apply_retention()
+
     def apply_retention(self) -> None:
         """Delete checkpoints of finished trials other than the best and the base-spec baseline: with
         Optuna's pruners nothing resumes or promotes a finished trial."""

@@ -15,6 +15,7 @@ from reid_core.modeling.baseline import ReidBaseline
 
 KPI_NAMES = ("cmc_rank_1", "cmc_rank_5", "cmc_rank_10", "mAP", "mINP")
 MAX_RANK = 50
+CMC_RANKS = 20  # the CMC curve's first ranks, written with each validation/evaluation status line
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ class OptunaEngine:
             run.study.enqueue_trial(trial.params, user_attrs={
                 "origin": f"retry of {trial.number}", "attempt": ticket.attempt + 1, "retry_of": trial.number})
         run.progress.finished(trial.number, outcome.state, outcome.value, outcome.failure)
-        run.apply_retention()
+        run.after_trial()
 
     def run(self) -> None:
         run, options = self.run_, self.run_.options

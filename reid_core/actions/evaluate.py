@@ -14,7 +14,7 @@ from reid_core.actions.devices import inference_device, start_action
 from reid_core.actions.restore import restore_model
 from reid_core.config import ExperimentConfig
 from reid_core.data.datamodule import evaluation_loader, open_split, warn_if_disjoint
-from reid_core.evaluation import extract_embeddings, retrieval_metrics
+from reid_core.evaluation import CMC_RANKS, extract_embeddings, retrieval_metrics
 from reid_core.plots import write_cmc_curve, write_sampled_matches
 from reid_core.status import SUCCESS, failures_recorded
 
@@ -74,7 +74,8 @@ def run_evaluate(spec: ExperimentConfig) -> EvaluationReport:
                 num_query=spec.re_ranking.num_query, max_rank=spec.re_ranking.max_rank,
             )
         epoch = int(restored.checkpoint.get("epoch", -1))
-        status.write(SUCCESS, "Evaluation finished successfully.", epoch=epoch, kpi=kpis)
+        status.write(SUCCESS, "Evaluation finished successfully.", epoch=epoch, kpi=kpis,
+                     cmc=[round(float(v), 6) for v in result.cmc[:CMC_RANKS]])
     print(f"Evaluation of {cfg.checkpoint} ({len(query)} query, {len(gallery)} gallery images"
           f"{', re-ranked' if spec.re_ranking.re_ranking else ''}):")
     print(format_kpis(kpis))

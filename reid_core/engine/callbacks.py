@@ -74,11 +74,13 @@ class StatusLogger(pl.Callback):
         kpi = {"train_loss": pl_module.epoch_loss} if pl_module.epoch_loss is not None else {}
         if pl_module.validation_kpis and pl_module.validation_kpis[0] == epoch:
             kpi.update(pl_module.validation_kpis[1])
+        extra = {"cmc": pl_module.validation_cmc[1]} \
+            if pl_module.validation_cmc and pl_module.validation_cmc[0] == epoch else {}
         done = epoch + 1 - self._first_epoch
         per_epoch = (time.monotonic() - self._fit_start) / max(done, 1)
         self.status.write(RUNNING, f"Epoch {epoch} finished.", epoch=epoch, max_epoch=self.max_epochs,
                           time_per_epoch=time.monotonic() - self._epoch_start,
-                          eta=per_epoch * (self.max_epochs - epoch - 1), kpi=kpi)
+                          eta=per_epoch * (self.max_epochs - epoch - 1), kpi=kpi, **extra)
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.is_global_zero:

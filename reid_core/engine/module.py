@@ -17,7 +17,7 @@ import torch
 
 from reid_core.checkpoints import FORMAT
 from reid_core.config import ExperimentConfig, spec_to_dict
-from reid_core.evaluation import Embeddings, retrieval_metrics
+from reid_core.evaluation import CMC_RANKS, Embeddings, retrieval_metrics
 from reid_core.losses import ReidLoss, loss_terms
 from reid_core.modeling.baseline import ReidBaseline
 from reid_core.optim import apply_lr_factor, apply_spec_rates, build_optimizer, lr_factor
@@ -39,6 +39,7 @@ class ReidModule(pl.LightningModule):
         self.num_query = num_query
         self.automatic_optimization = False
         self.validation_kpis: tuple[int, dict[str, float]] | None = None
+        self.validation_cmc: tuple[int, list[float]] | None = None
         self._loss_sum: torch.Tensor | None = None
         self._loss_count = 0
         self._val_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = []
@@ -120,6 +121,7 @@ class ReidModule(pl.LightningModule):
         result = retrieval_metrics(Embeddings(features[:q], pids[:q], camids[:q]),
                                    Embeddings(features[q:], pids[q:], camids[q:]), self.spec.re_ranking)
         self.validation_kpis = (self.current_epoch, result.kpis())
+        self.validation_cmc = (self.current_epoch, [round(float(v), 6) for v in result.cmc[:CMC_RANKS]])
 
     # checkpoint content beyond Lightning's: the spec, classes, metrics, RNG states
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
