@@ -135,7 +135,7 @@ def launch(options: StudyOptions, policy: str | None = None, request: str | None
     if space is not None:
         config = StudyRun(options, skill, base_spec, space, study, pool, None).base_config()
         if config is not None:
-            study.enqueue_trial(space.trial_params(config), user_attrs={"origin": "base spec"})
+            study.enqueue_trial(space.trial_params(config), user_attrs={"origin": "base spec", "config": config})
             say("trial 0 runs the base spec's own values (the baseline the search has to beat)")
         else:
             say("the base spec's values lie outside the search space; it is not run as a trial")
@@ -185,7 +185,7 @@ def _repair(study: optuna.Study, say: Callable[[str], None]) -> None:
         if not trial.user_attrs.get("interrupted") or trial.number in rerun:
             continue
         latest = Path(trial.user_attrs.get("results_dir", "")) / "train" / "reid_model_latest.pth"
-        attrs = {"origin": f"resume of {trial.number}", "attempt": 1}
+        attrs = {"origin": f"resume of {trial.number}", "attempt": 1, "config": trial.user_attrs.get("config", {})}
         if latest.exists():
             attrs["resume_from"] = str(latest.resolve())
         if trial.user_attrs.get("origin") == "base spec":

@@ -229,15 +229,19 @@ def run_trial(
     grace: float = GRACE_S,
     train_subdir: str = "train",
     cancelled: Callable[[], bool] = lambda: False,
+    skip_existing: bool = False,
 ) -> TrialOutcome:
     """Write the spec, run the child to its end (or until pruned), and say how it went.
 
-    ``report(epoch, value)`` is called for each validated epoch and returns True to prune.
+    ``report(epoch, value)`` is called for each validated epoch and returns True to prune. With
+    ``skip_existing``, lines already in status.json (an earlier run in the same folder) are not read.
     """
     folder.mkdir(parents=True, exist_ok=True)
     spec_path = folder / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
     tail = _StatusTail(folder / train_subdir / "status.json")
+    if skip_existing and tail.path.exists():
+        tail.offset = tail.path.stat().st_size
     outcome = TrialOutcome("FAIL", started=time.time())
     child = _Child([part.replace("{config_path}", str(spec_path)) for part in command], lease.env, folder,
                    lease.threads)
