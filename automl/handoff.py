@@ -86,7 +86,7 @@ def starting_checkpoint(base_spec: dict) -> Path | None:
 
 def _base_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if t.user_attrs.get("origin") == "base spec"]
+              if t.user_attrs.get("origin") == "base spec" and not t.user_attrs.get("lineage")]  # PBT clones are not
     return trials[0] if trials else None
 
 
