@@ -414,7 +414,12 @@ class RayEngine:
         started_ray = False
         if not ray.is_initialized():
             if options.ray_address:
-                ray.init(address=options.ray_address, log_to_driver=False, configure_logging=False)
+                try:
+                    ray.init(address=options.ray_address, log_to_driver=False, configure_logging=False)
+                except Exception as err:  # Ray raises several kinds for an address it cannot reach
+                    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                    raise AutomlError(f"--ray-address {options.ray_address}: cannot join the Ray cluster "
+                                      f"({first[:200]})") from None
             else:
                 os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(run.pool.gpus)  # Ray hands out exactly these ids
                 ray.init(num_cpus=max(run.pool.threads * options.parallel, 1), num_gpus=len(run.pool.gpus),

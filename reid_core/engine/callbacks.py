@@ -85,7 +85,7 @@ class StatusLogger(pl.Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.is_global_zero:
             self.status.write(SUCCESS, "Train finished successfully.", epoch=self.max_epochs - 1,
-                              max_epoch=self.max_epochs)
+                              max_epoch=self.max_epochs, timestamp=time.time())
 
 
 def callbacks_for(spec: ExperimentConfig, folder: Path, status: StatusFile) -> list[pl.Callback]:
