@@ -501,11 +501,11 @@ class _Recorder(_Bound, tune.Callback):
         self.engine.finished(trial, error=True)
 
 
-class _NumberedVariants(_Bound, BasicVariantGenerator):
-    """Ray's default generator; the controller numbers and records each new trial."""
+class _Numbering(_Bound):
+    """A search algorithm whose new trials the controller numbers and records."""
 
-    def __init__(self, key: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, key: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._engine_key = key
 
     def next_trial(self):
@@ -515,18 +515,12 @@ class _NumberedVariants(_Bound, BasicVariantGenerator):
         return trial
 
 
-class _NumberedSearch(_Bound, SearchGenerator):
-    """A searcher's generator; the controller numbers and records each new trial."""
+class _NumberedVariants(_Numbering, BasicVariantGenerator):
+    """Ray's default generator, numbered."""
 
-    def __init__(self, key: str, searcher: Any) -> None:
-        super().__init__(searcher)
-        self._engine_key = key
 
-    def next_trial(self):
-        trial = super().next_trial()
-        if trial is not None:
-            self.engine.open_record(trial)
-        return trial
+class _NumberedSearch(_Numbering, SearchGenerator):
+    """A searcher's generator, numbered."""
 
 
 class _BudgetAwareOptunaSearch(OptunaSearch):
