@@ -72,6 +72,7 @@ def test_ray_asha_prunes_at_equal_budget(fake_skill, tmp_path, monkeypatch):
     assert any(t.state == TrialState.COMPLETE and t.user_attrs["epochs_done"] == 6 for t in trials)
 
 
+@pytest.mark.slow  # whether PBT exploits within 8 short epochs depends on timing; flaky on a loaded machine
 def test_ray_pbt_clones_a_better_trial_and_records_the_lineage(fake_skill, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_EPOCH_S", "0.3")
     results = tmp_path / "pbt"
