@@ -8,6 +8,10 @@
     automl status --results-dir R [--json]
     automl best --results-dir R [--action evaluate|export|inference] [--latest] [--json]
     automl handoff --results-dir R
+    automl dashboard (--results-dir R | --storage URL --study NAME) [--out FILE.html]
+                     [--serve [--port N] [--host 127.0.0.1]]
+    automl trials (--results-dir R | --storage URL --study NAME) [--csv FILE] [--parquet FILE]
+    automl studies --storage URL
 
 A user error prints one line and exits 2; a study that stops itself (its first trials all
 failed) exits 1 with the diagnosis.
@@ -73,6 +77,19 @@ def _parser() -> argparse.ArgumentParser:
         if name == "best":
             sub.add_argument("--action", default="evaluate", choices=("evaluate", "export", "inference", "train"))
             sub.add_argument("--latest", action="store_true")
+    dashboard = commands.add_parser("dashboard", help="write the study's HTML dashboard (and serve it)")
+    trials = commands.add_parser("trials", help="one row per trial, as CSV (stdout by default) or Parquet")
+    for sub in (dashboard, trials):
+        sub.add_argument("--results-dir")
+        sub.add_argument("--storage", help="SQLAlchemy URL of the study record")
+        sub.add_argument("--study", help="study name in --storage")
+    dashboard.add_argument("--out", help="the HTML file (default RESULTS/dashboard.html)")
+    dashboard.add_argument("--serve", action="store_true", help="serve it over HTTP, refreshed as the study runs")
+    dashboard.add_argument("--port", type=int, default=8050)
+    dashboard.add_argument("--host", default="127.0.0.1")
+    trials.add_argument("--csv")
+    trials.add_argument("--parquet")
+    commands.add_parser("studies", help="list the studies in a storage").add_argument("--storage", required=True)
     return parser
 
 
@@ -123,6 +140,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "best":
             data = api.best(args.results_dir, args.action, args.latest)
             print(json.dumps(data)) if args.json else print(data["checkpoint"])
+        elif args.command == "dashboard":
+            from studies.commands import dashboard
+
+            dashboard(args.results_dir, args.storage, args.study, args.out, args.serve, args.host, args.port)
+        elif args.command == "trials":
+            from studies.commands import export
+
+            export(args.results_dir, args.storage, args.study, args.csv, args.parquet)
+        elif args.command == "studies":
+            from studies.commands import print_studies
+
+            print_studies(args.storage)
         else:
             api.run_handoff(args.results_dir)
         return 0

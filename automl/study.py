@@ -228,9 +228,17 @@ class StudyRun:
         self.study.set_user_attr(name, sorted(self.marked(name) | {number}))
 
     def after_trial(self, retention: bool = True) -> None:
-        """Called by every engine in the controller after each finished trial is recorded."""
+        """Called by every engine in the controller after each finished trial is recorded: checkpoint
+        retention, then ``<results>/dashboard.html`` refreshed in the background (spaced out; a
+        failure only logs a warning). The refresh after the study's last trial is written before
+        this returns, and stops the page reloading itself."""
         if retention:
             self.apply_retention()
+        from studies.live import refresh_dashboard
+
+        running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+        last = self.stop.is_set() or (len(self.counted()) >= self.options.max_trials and not running)
+        refresh_dashboard(self.study, self.options.results_dir, live=not last)
 
     def apply_retention(self) -> None:
         """Delete checkpoints of finished trials other than the best and the base-spec baseline: with

@@ -31,7 +31,10 @@ TrialState = optuna.trial.TrialState
 @pytest.fixture
 def fake_skill(tmp_path):
     """A skill dir whose actions run the fake trainer (our schema and template)."""
-    skill = tmp_path / "skill"
+    return make_fake_skill(tmp_path / "skill")
+
+
+def make_fake_skill(skill: Path) -> Path:
     shutil.copytree(ROOT / "schemas", skill / "schemas", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     shutil.copytree(ROOT / "references", skill / "references")
     info = yaml.safe_load((skill / "references" / "skill_info.yaml").read_text())
