@@ -158,6 +158,9 @@ def handoff(options: StudyOptions, skill: Skill, study: optuna.Study, base_spec:
     summary["failures"] = failures
     summary["device_hours"] = device_hours(study, int((base_spec.get("train") or {}).get("num_epochs") or 0))
     (Path(options.results_dir) / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    from studies.live import refresh_dashboard
+
+    refresh_dashboard(study, options.results_dir, live=False)  # adds the baseline-vs-best panel
     print_summary(summary, console)
     return summary
 
