@@ -20,6 +20,7 @@ import optuna
 
 from schemas import packaged_schema
 from search_spaces import ChoiceParam, compile_schema
+from search_spaces.ray_backend import param_space
 
 KINDS = ("float_log", "float", "int", "step", "power", "weighted", "bool", "relation", "list")
 
@@ -98,7 +99,7 @@ def weight_frequencies(draws: int) -> list[str]:
         trial = study.ask()
         optuna_draws.append(space.suggest(trial)["train.optim.name"])
         study.tell(trial, 0.0)
-    ray_space, state = space.to_ray(), np.random.RandomState(1)  # not 0: Optuna draws from RandomState(0) too
+    ray_space, state = param_space(space), np.random.RandomState(1)  # not 0: Optuna draws from RandomState(0) too
     ray_draws = [spec["config"]["train.optim.name"] for _ in range(draws)
                  for _, spec in generate_variants({"config": ray_space}, random_state=state)]
     lines = []

@@ -1,13 +1,14 @@
 """Compile TAO-format schemas into search spaces for Optuna and Ray Tune that only produce valid specs.
 
     space = compile_schema("schemas/train.schema.json")
-    config = space.suggest(optuna_trial)        # or space.sample(rng), or Ray: space.to_ray()
+    config = space.suggest(optuna_trial)        # or space.sample(rng), or Ray: search_spaces.ray_backend.param_space(space)
     spec = space.to_spec(config, base_spec)
 
 See docs/SEARCH_SPACES.md for the parameter kinds, TAO's quirks and how each is decided.
 """
 
-from search_spaces.compiler import compile_schema, flatten
+from schemas.spec import flatten
+from search_spaces.compiler import compile_schema
 from search_spaces.params import (
     ChoiceParam,
     DerivedParam,

@@ -15,6 +15,7 @@ import os
 from typing import Any, Iterable, Mapping, Sequence
 
 from schemas.conditions import ConditionError, parse_math_cond
+from schemas.spec import flatten
 from schemas.reader import SchemaError, field_node, is_section, iter_fields, read_schema
 from search_spaces import rules
 from search_spaces.params import (
@@ -34,18 +35,6 @@ INT_TYPES = ("int", "integer", "ordered_int")
 FLOAT_TYPES = ("float", "number")
 LIST_TYPES = ("list", "list_2", "list_3")
 CUSTOM_KEYS = {"valid_min", "valid_max", "valid_options", "option_weights", "math_cond", "depends_on"}
-
-
-def flatten(spec: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (dotted keys are kept as they are)."""
-    out: dict[str, Any] = {}
-    for key, value in spec.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten(value, f"{dotted}."))
-        else:
-            out[dotted] = value
-    return out
 
 
 def _apply_custom(key: str, node: dict[str, Any], custom: Mapping[str, Any]) -> dict[str, Any]:

@@ -55,6 +55,7 @@ class _Decode:
 
 
 def param_space(space: SearchSpace) -> dict[str, Any]:
+    """A ``param_space`` for ``tune.Tuner`` that Ray's default generator samples validly."""
     from ray import tune
 
     searched = frozenset(space.keys)
@@ -71,6 +72,7 @@ def param_space(space: SearchSpace) -> dict[str, Any]:
 
 
 def optuna_search(space: SearchSpace, metric: str, mode: str, **kwargs: Any):
+    """An ``OptunaSearch`` running the space's define-by-run function (model-based search under Ray)."""
     from ray.tune.search.optuna import OptunaSearch
 
     def define_by_run(trial: Any) -> dict[str, Any]:

@@ -7,11 +7,11 @@ switched off by their parent are left out of a config and keep their base value 
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from schemas import spec
 from search_spaces.params import HELPER_MARK, Param, SearchSpaceError, SortedIntListParam, unit_names
 
 COLUMNS = ("parameter", "type", "range / options", "scale", "weights", "relations")
@@ -106,18 +106,10 @@ class SearchSpace:
 
     def to_spec(self, config: Mapping[str, Any], base_spec: Mapping[str, Any]) -> dict[str, Any]:
         """``base_spec`` (nested) with the config's values placed at their dotted keys."""
-        spec = copy.deepcopy(dict(base_spec))
-        for key, value in config.items():
-            if HELPER_MARK in key:
-                continue
-            node = spec
-            *parents, leaf = key.split(".")
-            for part in parents:
-                node = node.setdefault(part, {})
-                if not isinstance(node, dict):
-                    raise SearchSpaceError(f"{key}: the base spec has a value, not a section, at {part!r}")
-            node[leaf] = copy.deepcopy(value)
-        return spec
+        try:
+            return spec.with_values(base_spec, {k: v for k, v in config.items() if HELPER_MARK not in k})
+        except spec.SpecError as err:
+            raise SearchSpaceError(str(err)) from None
 
     def describe(self) -> str:
         """A table of parameters, types, ranges, scales, weights and relations for a launch review."""
@@ -134,17 +126,3 @@ class SearchSpace:
         lines.append("  ".join("-" * w for w in widths))
         lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
         return "\n".join(lines)
-
-    # --- Ray Tune ---------------------------------------------------------------------------------
-
-    def to_ray(self) -> dict[str, Any]:
-        """A ``param_space`` for ``tune.Tuner`` that Ray's default generator samples validly."""
-        from search_spaces.ray_backend import param_space
-
-        return param_space(self)
-
-    def ray_search_alg(self, metric: str = "cmc_rank_1", mode: str = "max", **kwargs: Any):
-        """An ``OptunaSearch`` running this space's define-by-run function (model-based search under Ray)."""
-        from search_spaces.ray_backend import optuna_search
-
-        return optuna_search(self, metric=metric, mode=mode, **kwargs)

@@ -30,6 +30,7 @@ from search_spaces import (
     flatten,
 )
 from search_spaces import rules
+from search_spaces.ray_backend import optuna_search, param_space
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 OURS = packaged_schema("train")
@@ -112,8 +113,8 @@ def optuna_configs(space, n: int, sampler, objective=None, learn_from: int | Non
 def ray_configs(space, n: int, seed: int = 0) -> list[dict]:
     from ray.tune.search.variant_generator import generate_variants
 
-    param_space, state = space.to_ray(), np.random.RandomState(seed)
-    return [spec["config"] for _ in range(n) for _, spec in generate_variants({"config": param_space},
+    domains, state = param_space(space), np.random.RandomState(seed)
+    return [spec["config"] for _ in range(n) for _, spec in generate_variants({"config": domains},
                                                                                random_state=state)]
 
 
@@ -204,7 +205,7 @@ def test_ray_search_alg_is_an_optuna_search_that_suggests_valid_configs():
     from ray.tune.search.optuna import OptunaSearch
 
     space = ours()
-    search = space.ray_search_alg(metric="cmc_rank_1", mode="max", seed=0)
+    search = optuna_search(space, metric="cmc_rank_1", mode="max", seed=0)
     assert isinstance(search, OptunaSearch)
     for i in range(40):
         config = search.suggest(f"trial_{i}")

@@ -44,6 +44,7 @@ from automl.resolver import checkpoint_of_epoch
 from automl.study import StudyRun, spec_problems
 from search_spaces import FloatParam, SearchSpace
 from search_spaces.params import HELPER_MARK
+from search_spaces.ray_backend import param_space as ray_param_space
 
 TrialState = optuna.trial.TrialState
 NUMBER_KEY = f"automl{HELPER_MARK}number"  # helper keys never reach a spec
@@ -406,7 +407,7 @@ class RayEngine:
             return
         waiting = run.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         points = [dict(t.user_attrs["config"]) for t in waiting if "config" in t.user_attrs][:remaining]
-        param_space = run.space.to_ray() if run.space is not None and options.algorithm not in \
+        param_space = ray_param_space(run.space) if run.space is not None and options.algorithm not in \
             ("bayesian", "tpe", "bohb") else {}
         if run.space is not None and options.algorithm == "grid":
             remaining = min(remaining, len(points) + grid_size(run.space))
