@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reid_core import synthetic
 from reid_core.errors import DatasetError
 from reid_core.synthetic import PRESETS, SyntheticDataset, make_dataset
+from reid_core.synthetic.planning import plan
 
 PID_CAM = re.compile(r"^(-?\d+)_c(\d+)")
 MARKET_NAME = re.compile(r"^(-1|\d{4})_c(\d+)s1_(\d{6})_(\d{2})\.jpg$")
@@ -213,7 +213,7 @@ def test_bad_seed_is_refused(tmp_path: Path, seed: object) -> None:
 
 def test_large_preset_is_market_scale() -> None:
     # Planning is cheap (no rendering), so the large preset's split can be checked here.
-    shots = synthetic._plan(0, PRESETS["large"])
+    shots = plan(0, PRESETS["large"])
     counts = defaultdict(int)
     for shot in shots:
         counts[shot.folder] += 1
