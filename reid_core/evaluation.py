@@ -10,8 +10,9 @@ from torch.utils.data import DataLoader
 
 from reid_core.config import ReRankingConfig
 from reid_core.data.market1501 import DISTRACTOR_PID
-from reid_core.metrics import compute_distance_matrix, evaluate_rank, re_ranking
+from reid_core.metrics import compute_distance_matrix, evaluate_rank
 from reid_core.modeling.baseline import ReidBaseline
+from reid_core.reranking import re_ranking
 
 KPI_NAMES = ("cmc_rank_1", "cmc_rank_5", "cmc_rank_10", "mAP", "mINP")
 MAX_RANK = 50

@@ -1,4 +1,4 @@
-"""Tests for reid_core.metrics: evaluate_rank against a slow oracle, distances, re-ranking."""
+"""Tests for reid_core.metrics (evaluate_rank against a slow oracle, distances) and reid_core.reranking."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from reid_core import metrics
 from reid_core.errors import EvaluationError
-from reid_core.metrics import compute_distance_matrix, evaluate_rank, re_ranking
+from reid_core.metrics import compute_distance_matrix, evaluate_rank
+from reid_core.reranking import re_ranking
 
 
 def oracle(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50):
