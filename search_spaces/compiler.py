@@ -18,17 +18,9 @@ from schemas.conditions import ConditionError, parse_math_cond
 from schemas.spec import flatten
 from schemas.reader import SchemaError, field_node, is_section, iter_fields, read_schema
 from search_spaces import rules
-from search_spaces.params import (
-    ChoiceParam,
-    DerivedParam,
-    FloatParam,
-    IntParam,
-    Param,
-    PowerParam,
-    Relation,
-    SearchSpaceError,
-    SortedIntListParam,
-)
+from search_spaces.choice import ChoiceParam
+from search_spaces.numeric import DerivedParam, FloatParam, IntParam, PowerParam, SortedIntListParam
+from search_spaces.params import Param, Relation, SearchSpaceError
 from search_spaces.space import SearchSpace
 
 INT_TYPES = ("int", "integer", "ordered_int")
@@ -271,9 +263,7 @@ def _check_ranges(params: dict[str, Param], fixed: Mapping[str, Any]) -> None:
             if choice is not None:
                 ctx[choice.key] = option
             try:
-                if isinstance(param, IntParam):
-                    param.grid(ctx)
-                elif isinstance(param, FloatParam):
+                if isinstance(param, FloatParam):
                     param.bounds(ctx)
                 else:
                     param.span(ctx)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from search_spaces.params import ChoiceParam, FloatParam, IntParam, Param, unit_names
+from search_spaces.choice import ChoiceParam
+from search_spaces.numeric import FloatParam, IntParam
+from search_spaces.params import Param, unit_names
 from search_spaces.space import SearchSpace
 
 

@@ -12,7 +12,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from schemas import spec
-from search_spaces.params import HELPER_MARK, Param, SearchSpaceError, SortedIntListParam, unit_names
+from search_spaces.numeric import SortedIntListParam
+from search_spaces.params import HELPER_MARK, Param, SearchSpaceError, unit_names
 
 COLUMNS = ("parameter", "type", "range / options", "scale", "weights", "relations")
 
