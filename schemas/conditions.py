@@ -1,6 +1,6 @@
 """TAO's ``math_cond`` expressions: parsing and checking.
 
-Grammar (one operator, one operand, separated by spaces):
+Grammar (one operator, one operand, separated by spaces or not):
 
 ======================  ============================================================
 ``> 0``, ``>= 0.5``     compare with a number (also ``<``, ``<=``, ``!=``)
@@ -24,6 +24,7 @@ COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
 }
 DEPENDS_ON = "depends_on"
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_JOINED = re.compile(r"^(>=|<=|!=|>|<|/|\^)(.+)$")
 
 
 class ConditionError(ValueError):
@@ -48,6 +49,9 @@ class Condition:
 def parse_math_cond(expression: str, depends_on: str | None = None) -> Condition:
     """Parse ``expression``; ``depends_on`` resolves the ``depends_on`` operand."""
     parts = str(expression).split()
+    if len(parts) == 1:  # TAO's schemas also write the operator against its operand: '>0'
+        joined = _JOINED.match(parts[0])
+        parts = list(joined.groups()) if joined else parts
     if len(parts) != 2:
         raise ConditionError(f"math_cond {expression!r}: expected 'OPERATOR OPERAND', e.g. '> 0' or '/ 32'")
     op, operand = parts

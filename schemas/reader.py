@@ -2,9 +2,15 @@
 
 The files may hold the non-standard JSON tokens ``Infinity``, ``-Infinity`` and ``NaN``
 (Python's json accepts them). A schema is a mapping with ``properties``; each property is a
-field (a mapping with ``type``) or a section (``type: collection`` or ``object`` with its own
-``properties``). TAO also puts a list named ``automl_disabled_parameters`` among the top-level
-properties; readers skip non-mapping entries.
+section (a mapping with its own ``properties``) or a field (any other mapping). Real schemas
+also carry fields that describe no single value, and readers keep them as fields:
+
+- a *free-form* mapping: ``type: collection``/``object``/``dict`` without ``properties`` (label
+  maps, backend keyword arguments); any mapping is a valid value;
+- a field without ``type`` (or with a JSON-Schema type list); any value is valid.
+
+TAO also puts a list named ``automl_disabled_parameters`` among the top-level properties;
+readers skip non-mapping entries.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-SECTION_TYPES = ("collection", "object")
+MAPPING_TYPES = ("collection", "object", "dict")
 
 
 class SchemaError(ValueError):
@@ -23,7 +29,7 @@ class SchemaError(ValueError):
 
 
 def read_schema(source: str | os.PathLike | Mapping[str, Any]) -> dict[str, Any]:
-    """A schema from a path or a mapping (copied), structurally checked."""
+    """A schema from a path or a mapping (copied): a mapping with ``properties`` at its top."""
     if isinstance(source, Mapping):
         schema, where = copy.deepcopy(dict(source)), "schema"
     else:
@@ -39,25 +45,22 @@ def read_schema(source: str | os.PathLike | Mapping[str, Any]) -> dict[str, Any]
             raise SchemaError(f"{path}: cannot read schema ({err})") from None
     if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
         raise SchemaError(f"{where}: not a TAO-format schema (expected a mapping with 'properties')")
-    _check_node(schema, "", where)
     return schema
 
 
 def is_section(node: Mapping[str, Any]) -> bool:
-    return isinstance(node.get("properties"), dict) or node.get("type") in SECTION_TYPES
+    return isinstance(node.get("properties"), dict)
 
 
-def _check_node(node: Mapping[str, Any], prefix: str, where: str) -> None:
-    for name, child in node["properties"].items():
-        dotted = f"{prefix}{name}"
-        if not isinstance(child, dict):
-            continue  # e.g. TAO's top-level 'automl_disabled_parameters' list
-        if is_section(child):
-            if not isinstance(child.get("properties"), dict):
-                raise SchemaError(f"{where}: section {dotted!r} has no 'properties' mapping")
-            _check_node(child, f"{dotted}.", where)
-        elif not isinstance(child.get("type"), str):
-            raise SchemaError(f"{where}: field {dotted!r} has no 'type'")
+def is_free_form(node: Mapping[str, Any]) -> bool:
+    """A field whose value is a mapping with keys the schema leaves open (no ``properties``)."""
+    return node.get("type") in MAPPING_TYPES and not is_section(node)
+
+
+def value_type(node: Mapping[str, Any]) -> str | None:
+    """The field's TAO value type, or None when the schema gives none (any value is valid)."""
+    kind = node.get("type")
+    return kind if isinstance(kind, str) else None
 
 
 def iter_fields(schema: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:

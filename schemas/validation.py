@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from schemas.conditions import ConditionError, derived_value, holds, parse_math_cond
-from schemas.reader import SchemaError, is_section, iter_fields
+from schemas.reader import SchemaError, is_free_form, is_section, iter_fields, value_type
 
 JSON_TYPES = {
     "int": "integer", "integer": "integer", "ordered_int": "integer", "float": "number", "number": "number",
@@ -60,9 +60,13 @@ def _item_type(node: Mapping[str, Any]) -> str | None:
 
 
 def _leaf_json_schema(node: Mapping[str, Any], key: str) -> dict[str, Any]:
-    kind = node["type"]
+    kind = value_type(node)
     out: dict[str, Any] = {}
-    if kind in JSON_TYPES:
+    if is_free_form(node):
+        out["type"] = "object"
+    elif kind is None:
+        pass  # no type in the schema: any value
+    elif kind in JSON_TYPES:
         out["type"] = JSON_TYPES[kind]
     elif kind in LIST_TYPES:
         out["type"] = "array"
@@ -94,7 +98,8 @@ def to_json_schema(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         for name, child in node["properties"].items()
         if isinstance(child, dict)
     }
-    return {"type": "object", "properties": properties, "additionalProperties": False}
+    # a section that declares more keys open (additionalProperties) keeps them open
+    return {"type": "object", "properties": properties, "additionalProperties": bool(node.get("additionalProperties"))}
 
 
 def _path(parts) -> str:

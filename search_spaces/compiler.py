@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from schemas.conditions import ConditionError, parse_math_cond
 from schemas.spec import flatten
-from schemas.reader import SchemaError, field_node, is_section, iter_fields, read_schema
+from schemas.reader import SchemaError, field_node, is_free_form, is_section, iter_fields, read_schema, value_type
 from search_spaces import rules
 from search_spaces.choice import ChoiceParam
 from search_spaces.numeric import DerivedParam, FloatParam, IntParam, PowerParam, SortedIntListParam
@@ -75,6 +75,28 @@ def _weights(key: str, options: Sequence[Any], weights: Any) -> tuple[float, ...
     return None if len(set(normalised)) == 1 else normalised
 
 
+def _option_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    return "number" if rules.finite(value) else ("string" if isinstance(value, str) else type(value).__name__)
+
+
+def _choice(key: str, node: Mapping[str, Any], options: tuple[Any, ...], active_if: str | None) -> ChoiceParam:
+    """A choice among ``options``, which must be distinct and of one kind (bools, numbers or strings)."""
+    if not options:
+        raise SearchSpaceError(f"{key}: the enum has no options to choose from")
+    kinds = sorted({_option_kind(o) for o in options})
+    if len(kinds) > 1:
+        raise SearchSpaceError(f"{key}: the enum {list(options)} mixes {' and '.join(kinds)} values; "
+                               "a searched enum holds one type")
+    if kinds[0] not in ("bool", "number", "string"):
+        raise SearchSpaceError(f"{key}: the enum holds {kinds[0]} values; only bools, numbers and strings are searched")
+    if len(set(options)) < len(options):
+        raise SearchSpaceError(f"{key}: the enum {list(options)} repeats an option")
+    return ChoiceParam(key, active_if, options=options, ordered=node.get("type") in INT_TYPES,
+                       weights=_weights(key, options, node.get("option_weights")))
+
+
 class _Builder:
     def __init__(self, schema: dict[str, Any], searched: Sequence[str], fixed: dict[str, Any]) -> None:
         self.schema, self.searched, self.fixed = schema, set(searched), fixed
@@ -106,13 +128,9 @@ class _Builder:
             raise SearchSpaceError(f"{key}: {err}") from None
         options = node.get("x_search_options")
         if kind == "bool":
-            choices = tuple(options) if options is not None else (False, True)
-            return ChoiceParam(key, active_if, kind="choice", options=choices,
-                               weights=_weights(key, choices, node.get("option_weights")))
+            return _choice(key, node, tuple(options) if options is not None else (False, True), active_if)
         if options is not None or node.get("enum") is not None:
-            choices = tuple(options if options is not None else node["enum"])
-            return ChoiceParam(key, active_if, options=choices, ordered=kind in INT_TYPES,
-                               weights=_weights(key, choices, node.get("option_weights")))
+            return _choice(key, node, tuple(options if options is not None else node["enum"]), active_if)
         if kind in INT_TYPES:
             return self._int(key, node, condition, active_if)
         if kind in FLOAT_TYPES:
@@ -300,6 +318,16 @@ def _order(params: dict[str, Param]) -> list[Param]:
     return ordered
 
 
+def _why_missing(schema: Mapping[str, Any], key: str) -> str:
+    """Why a dotted key names no field: it lies inside a free-form mapping, or the schema lacks it."""
+    parts = key.split(".")
+    for end in range(1, len(parts)):
+        node = field_node(schema, ".".join(parts[:end]))
+        if node is not None and is_free_form(node):
+            return f"lies inside {'.'.join(parts[:end])}, a free-form mapping, which cannot be searched"
+    return "not a parameter of the schema"
+
+
 def compile_schema(
     schema: str | os.PathLike | Mapping[str, Any],
     automl_hyperparameters: Iterable[str] | None = None,
@@ -332,9 +360,14 @@ def compile_schema(
     for key in searched:
         node = field_node(schema, key)
         if node is None:
-            raise SearchSpaceError(f"{key}: not a parameter of the schema")
+            raise SearchSpaceError(f"{key}: {_why_missing(schema, key)}")
         if is_section(node):
             raise SearchSpaceError(f"{key}: is a section, not a parameter")
+        if is_free_form(node):
+            raise SearchSpaceError(f"{key}: a free-form mapping (type {node['type']!r} without 'properties') "
+                                   "cannot be searched")
+        if value_type(node) is None:
+            raise SearchSpaceError(f"{key}: the schema gives it no 'type', so it cannot be searched")
         if key in disabled and not override_automl_disabled_params:
             raise SearchSpaceError(f"{key}: disabled for AutoML by the schema (automl_disabled_parameters); "
                                    "pass override_automl_disabled_params to search it anyway")

@@ -165,8 +165,6 @@ def test_validation_against_nvidia_schema_names_the_key():
 @pytest.mark.parametrize(("text", "expected"), [
     ("{not json", "malformed JSON at line 1"),
     ("[1, 2]", "not a TAO-format schema"),
-    ('{"properties": {"a": {"default": 1}}}', "field 'a' has no 'type'"),
-    ('{"properties": {"s": {"type": "collection"}}}', "section 's' has no 'properties'"),
 ])
 def test_malformed_schema_file_is_refused_naming_file_and_field(tmp_path, text, expected):
     path = tmp_path / "bad.schema.json"
@@ -174,6 +172,15 @@ def test_malformed_schema_file_is_refused_naming_file_and_field(tmp_path, text, 
     with pytest.raises(SchemaError, match=expected) as caught:
         read_schema(path)
     assert "bad.schema.json" in str(caught.value)
+
+
+def test_free_form_and_typeless_fields_are_read_and_accept_their_values():
+    schema = read_schema({"properties": {"a": {"default": 1}, "s": {"type": "collection"},
+                                         "n": {"type": "int", "default": 2, "math_cond": ">0"}}})
+    assert dict(iter_fields(schema)).keys() == {"a", "s", "n"}
+    assert validate_spec({"a": [1, "x"], "s": {"car": 1, "person": {"id": 2}}, "n": 3}, schema) == []
+    assert [str(v) for v in validate_spec({"s": 5, "n": 0}, schema)] == ["s: expected a mapping of keys, got int 5"]
+    assert [str(v) for v in validate_spec({"n": 0}, schema)] == ["n: expected a value > 0, got 0"]
 
 
 def test_missing_schema_file():
