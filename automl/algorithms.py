@@ -5,7 +5,7 @@
 | bayesian | GPSampler on at most 128 observations (the 64 best + the 64 latest), running trials conditioned on (no near-duplicate proposals) | OptunaSearch(same) |
 | tpe | TPESampler(multivariate, group, constant liar) | OptunaSearch(TPESampler) |
 | random | RandomSampler | BasicVariantGenerator on ``space.to_ray()`` |
-| grid | GridSampler over a few points per parameter | BasicVariantGenerator over the same points |
+| grid | LazyGridSampler over a few points per parameter (``SearchSpace.grid``) | BasicVariantGenerator over the same points |
 | hyperband | RandomSampler + HyperbandPruner | random + HyperBandScheduler |
 | asha | RandomSampler + SuccessiveHalvingPruner | random + ASHAScheduler |
 | bohb | TPESampler + HyperbandPruner | OptunaSearch(TPE) + HyperBandScheduler |
@@ -25,12 +25,11 @@ from typing import Any
 import optuna
 
 from automl.errors import AutomlError
-from search_spaces import ChoiceParam, FloatParam, IntParam, PowerParam, SearchSpace
-from search_spaces.params import unit_names
+from search_spaces import SearchSpace
+from search_spaces.grid import LazyGridSampler
 
 ALGORITHMS = ("bayesian", "tpe", "random", "grid", "hyperband", "asha", "bohb", "pbt")
 RAY_ONLY = ("pbt",)
-GRID_POINTS = 3  # per numeric parameter
 
 
 @dataclass(frozen=True)
@@ -47,42 +46,9 @@ def check_algorithm(name: str, engine: str) -> None:
         raise AutomlError(f"--algorithm {name}: runs on --engine ray only")
 
 
-def _points(param: Any) -> list[Any]:
-    """A few values of one parameter (its Optuna name may be a helper)."""
-    if isinstance(param, ChoiceParam):
-        return list(param.options) if param.weights is None else [param.unit_for(o) for o in param.options]
-    if isinstance(param, FloatParam):
-        if param.log:
-            return [math.exp(math.log(param.low) + f * (math.log(param.high) - math.log(param.low)))
-                    for f in (0.1, 0.5, 0.9)]
-        return [param.low + f * (param.high - param.low) for f in (0.1, 0.5, 0.9)]
-    if isinstance(param, IntParam) and not param.excluded:
-        values = sorted({param.low + round(f * (param.high - param.low) / param.step) * param.step
-                         for f in (0.0, 0.5, 1.0)})
-        return values
-    if isinstance(param, PowerParam):
-        first, last = param.exponents()
-        return sorted({first, (first + last) // 2, last})
-    return [0.25, 0.75]  # unit helpers of parameters whose range depends on others
-
-
 def grid_search_space(space: SearchSpace) -> dict[str, list[Any]]:
     """The Optuna parameter names ``space.suggest`` asks, each with a few grid values."""
-    grid: dict[str, list[Any]] = {}
-    for param in space.params:
-        dynamic = space.asked_as_units(param)
-        if param.units == 0:
-            continue
-        if dynamic:
-            for name in unit_names(param.key, param.units):
-                grid[name] = [0.25, 0.75]
-        elif isinstance(param, ChoiceParam) and param.weights is not None:
-            grid[f"{param.key}~u"] = _points(param)
-        elif isinstance(param, PowerParam):
-            grid[f"{param.key}~exponent"] = _points(param)
-        else:
-            grid[param.key] = _points(param)
-    return grid
+    return space.grid()
 
 
 def grid_size(space: SearchSpace) -> int:
@@ -167,7 +133,7 @@ def optuna_parts(name: str, space: SearchSpace, seed: int, max_epochs: int, max_
     if name == "random":
         return OptunaParts(optuna.samplers.RandomSampler(seed=seed), none)
     if name == "grid":
-        return OptunaParts(optuna.samplers.GridSampler(grid_search_space(space), seed=seed), none)
+        return OptunaParts(LazyGridSampler(grid_search_space(space), seed=seed), none)
     hyperband = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(max_epochs, 1), reduction_factor=3)
     if name == "hyperband":
         return OptunaParts(optuna.samplers.RandomSampler(seed=seed), hyperband)

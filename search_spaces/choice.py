@@ -10,8 +10,13 @@ from search_spaces.params import HELPER_MARK, Param
 
 @dataclass(frozen=True)
 class ChoiceParam(Param):
-    """One of ``options``; with ``weights`` Optuna and Ray draw a uniform ``key~u`` and map it
-    through the cumulative weights, so every sampler sees the prior (see docs/SEARCH_SPACES.md)."""
+    """One of ``options``. How Optuna is asked (docs/SEARCH_SPACES.md, "Choices"):
+
+    - ``weights``: a uniform ``key~u`` mapped through the cumulative weights, so every sampler's
+      random draws follow the prior; the intervals lie in option order;
+    - ``ordered`` (numbers, by value; or listed order): the option's rank ``key~index``, an int,
+      so model-based samplers see which options are neighbours;
+    - otherwise: a categorical ``key`` over the options."""
 
     options: tuple[Any, ...] = ()
     weights: tuple[float, ...] | None = None  # normalised; None = uniform
@@ -42,13 +47,24 @@ class ChoiceParam(Param):
     def decode(self, units: Sequence[float], ctx: Mapping[str, Any]) -> Any:
         return self.from_unit(units[0])
 
+    @property
+    def asked_as(self) -> str:
+        """The Optuna parameter ``suggest`` asks: ``key~u``, ``key~index`` or ``key``."""
+        if self.weights is not None:
+            return f"{self.key}{HELPER_MARK}u"
+        return f"{self.key}{HELPER_MARK}index" if self.ordered else self.key
+
     def suggest(self, trial: Any, ctx: Mapping[str, Any]) -> Any:
-        if self.weights is None:
-            return trial.suggest_categorical(self.key, list(self.options))
-        return self.from_unit(trial.suggest_float(f"{self.key}{HELPER_MARK}u", 0.0, 1.0))
+        if self.weights is not None:
+            return self.from_unit(trial.suggest_float(self.asked_as, 0.0, 1.0))
+        if self.ordered:
+            return self.options[trial.suggest_int(self.asked_as, 0, len(self.options) - 1)]
+        return trial.suggest_categorical(self.key, list(self.options))
 
     def trial_params(self, value: Any, ctx: Mapping[str, Any]) -> dict[str, Any]:
-        return {self.key: value} if self.weights is None else {f"{self.key}{HELPER_MARK}u": self.unit_for(value)}
+        if self.weights is not None:
+            return {self.asked_as: self.unit_for(value)}
+        return {self.asked_as: self.options.index(value) if self.ordered else value}
 
     def encode(self, value: Any, ctx: Mapping[str, Any]) -> list[float]:
         return [self.unit_for(value)]
@@ -57,6 +73,9 @@ class ChoiceParam(Param):
         if not any(value == o and type(value) is type(o) for o in self.options):
             return [f"{self.key}: {value!r} is not one of {list(self.options)}"]
         return []
+
+    def grid_values(self, ctx: Mapping[str, Any]) -> dict[str, list[Any]]:
+        return {self.asked_as: [self.trial_params(option, ctx)[self.asked_as] for option in self.options]}
 
     def describe(self) -> dict[str, str]:
         weights = ", ".join(f"{o}: {w:.2f}" for o, w in zip(self.options, self.weights)) if self.weights else ""

@@ -93,8 +93,13 @@ def _choice(key: str, node: Mapping[str, Any], options: tuple[Any, ...], active_
         raise SearchSpaceError(f"{key}: the enum holds {kinds[0]} values; only bools, numbers and strings are searched")
     if len(set(options)) < len(options):
         raise SearchSpaceError(f"{key}: the enum {list(options)} repeats an option")
-    return ChoiceParam(key, active_if, options=options, ordered=node.get("type") in INT_TYPES,
-                       weights=_weights(key, options, node.get("option_weights")))
+    weights = _weights(key, options, node.get("option_weights"))
+    if kinds == ["number"]:  # an ordinal: ranked by value
+        rank = sorted(range(len(options)), key=options.__getitem__)
+        options = tuple(options[i] for i in rank)
+        weights = None if weights is None else tuple(weights[i] for i in rank)
+    ordered = kinds == ["number"] or node.get("x_ordered") is True
+    return ChoiceParam(key, active_if, options=options, ordered=ordered, weights=weights)
 
 
 class _Builder:

@@ -6,7 +6,16 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from search_spaces.params import HELPER_MARK, Param, Relation, SearchSpaceError, int_from_unit, is_number, unit_from_int
+from search_spaces.params import (
+    GRID_FRACTIONS,
+    HELPER_MARK,
+    Param,
+    Relation,
+    SearchSpaceError,
+    int_from_unit,
+    is_number,
+    unit_from_int,
+)
 
 @dataclass(frozen=True)
 class FloatParam(Param):
@@ -64,6 +73,10 @@ class FloatParam(Param):
         if any(r.op == "!=" and value == r.bound(ctx) for r in self.relations):
             return [f"{self.key}: {value!r} is excluded"]
         return []
+
+    def grid_values(self, ctx: Mapping[str, Any]) -> dict[str, list[Any]]:
+        low, high = self.bounds(ctx)
+        return {self.key: sorted({self.decode([f], ctx) for f in GRID_FRACTIONS})} if low < high else {self.key: [low]}
 
     def describe(self) -> dict[str, str]:
         return {"type": "float", "range": f"[{self.low:g}, {self.high:g}]", "scale": "log" if self.log else "linear",
@@ -151,6 +164,14 @@ class IntParam(Param):
             return [f"{self.key}: {value} is excluded"]
         return []
 
+    def grid_values(self, ctx: Mapping[str, Any]) -> dict[str, list[Any]]:
+        allowed = self._allowed(ctx)
+        if allowed is not None:
+            last = len(allowed) - 1
+            return {f"{self.key}{HELPER_MARK}index": sorted({0, last // 2, last})}
+        low, high, step = self.span(ctx)
+        return {self.key: sorted({low + round(f * (high - low) / step) * step for f in (0.0, 0.5, 1.0)})}
+
     def describe(self) -> dict[str, str]:
         step = f", multiples of {self.step_key}" if self.step_key else (f", step {self.step}" if self.step > 1 else "")
         relations = [r.text() for r in self.relations] + [f"!= {v}" for v in self.excluded]
@@ -195,6 +216,10 @@ class PowerParam(Param):
         if value not in [self.base**e for e in range(first, last + 1)]:
             return [f"{self.key}: {value!r} is not a power of {self.base} in [{self.low:g}, {self.high:g}]"]
         return []
+
+    def grid_values(self, ctx: Mapping[str, Any]) -> dict[str, list[Any]]:
+        first, last = self.exponents()
+        return {f"{self.key}{HELPER_MARK}exponent": sorted({first, (first + last) // 2, last})}
 
     def describe(self) -> dict[str, str]:
         first, last = self.exponents()
@@ -281,6 +306,9 @@ class DerivedParam(Param):
     def check(self, value: Any, ctx: Mapping[str, Any]) -> list[str]:
         expected = self.value(ctx)
         return [] if value == expected else [f"{self.key}: expected {self.parent} / {self.divisor:g} = {expected}, got {value!r}"]
+
+    def grid_values(self, ctx: Mapping[str, Any]) -> dict[str, list[Any]]:
+        return {}
 
     def describe(self) -> dict[str, str]:
         return {"type": "derived", "range": f"= {self.parent} / {self.divisor:g}", "scale": "", "relations": ""}

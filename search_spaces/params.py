@@ -8,6 +8,7 @@ Every parameter (``search_spaces.numeric``, ``search_spaces.choice``) can
 - ``suggest(trial, ctx)``: ask an Optuna trial (define-by-run) with native distributions whose
   ranges may depend on ``ctx``;
 - ``check(value, ctx)``: list what is wrong with a value;
+- ``grid_values(ctx)``: a few values of each Optuna parameter ``suggest`` asks, for a grid;
 - ``describe()``: one row for the launch review.
 
 Ranges that depend on other parameters are ``Relation``s, resolved against ``ctx`` at draw time.
@@ -82,6 +83,10 @@ class Param:
     def check(self, value: Any, ctx: Mapping[str, Any]) -> list[str]:
         raise NotImplementedError
 
+    def grid_values(self, ctx: Mapping[str, Any]) -> dict[str, list[Any]]:
+        """A few values of each Optuna parameter ``suggest`` asks (its range resolved against ``ctx``)."""
+        raise NotImplementedError
+
     def describe(self) -> dict[str, str]:
         raise NotImplementedError
 
@@ -109,3 +114,6 @@ def int_from_unit(unit: float, low: int, high: int, step: int, log: bool) -> int
         lo, hi = low - 0.5 * step, high + 0.5 * step
         value = math.floor((lo + unit * (hi - lo) - low) / step + 0.5) * step + low
     return min(max(value, low), high)
+
+
+GRID_FRACTIONS = (0.1, 0.5, 0.9)  # where a continuous range is cut for a grid: inside its ends

@@ -16,6 +16,7 @@ from search_spaces.numeric import SortedIntListParam
 from search_spaces.params import HELPER_MARK, Param, SearchSpaceError, unit_names
 
 COLUMNS = ("parameter", "type", "range / options", "scale", "weights", "relations")
+UNIT_GRID = (0.25, 0.75)  # a unit helper's grid values: the middles of its two halves
 
 
 class SearchSpace:
@@ -72,6 +73,18 @@ class SearchSpace:
             else:
                 params.update(param.trial_params(value, ctx))
         return params
+
+    def grid(self) -> dict[str, list[Any]]:
+        """The Optuna parameters ``suggest`` asks, each with a few values (for Optuna's GridSampler):
+        every option of a choice, three values of a range; a range that moves with another searched
+        value is asked as unit helpers, each at 1/4 and 3/4."""
+        grid: dict[str, list[Any]] = {}
+        for param in self.params:
+            if self.asked_as_units(param) and param.units:
+                grid.update((name, list(UNIT_GRID)) for name in unit_names(param.key, param.units))
+            else:
+                grid.update(param.grid_values(self._context()))
+        return grid
 
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:
         """A config drawn at random (weights honoured), independent of any engine."""

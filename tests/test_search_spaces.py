@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import math
 import re
+import time
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -31,6 +34,7 @@ from search_spaces import (
     flatten,
 )
 from search_spaces import rules
+from search_spaces.grid import LazyGridSampler
 from search_spaces.ray_backend import optuna_search, param_space
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -278,7 +282,8 @@ def test_ten_thousand_draws_from_each_backend_are_valid():
 
 
 def test_optuna_and_ray_draw_the_same_marginals():
-    """Two-sample KS per numeric parameter, frequency gaps per choice (random draws, fixed seeds)."""
+    """Two-sample KS per numeric parameter; per choice, each engine's frequencies against the exact
+    prior (its weights, else uniform) by a chi-square test (random draws, fixed seeds)."""
     for schema, base in ((OURS, DEMO_BASE), (OTHER, None)):
         space = compile_schema(schema, base_spec=base)
         a = optuna_configs(space, 3000, optuna.samplers.RandomSampler(seed=5))
@@ -287,9 +292,12 @@ def test_optuna_and_ray_draw_the_same_marginals():
             xs = [c[param.key] for c in a if param.key in c]
             ys = [c[param.key] for c in b if param.key in c and c.get(param.active_if, True) is not False]
             if isinstance(param, ChoiceParam):
-                fa, fb = Counter(xs), Counter(ys)
-                for option in param.options:
-                    assert abs(fa[option] / len(xs) - fb[option] / len(ys)) < 0.04, (param.key, option)
+                prior = param.weights or [1 / len(param.options)] * len(param.options)
+                for draws in (xs, ys):
+                    counts = Counter(draws)
+                    observed = [counts[option] for option in param.options]
+                    assert sum(observed) == len(draws), param.key
+                    assert stats.chisquare(observed, [p * len(draws) for p in prior]).pvalue > 1e-3, param.key
             else:
                 if isinstance(param, SortedIntListParam):
                     xs, ys = [v[0] for v in xs], [v[0] for v in ys]
@@ -310,12 +318,139 @@ def test_option_weights_hold_within_two_points_over_20000_draws_in_both_engines(
             assert abs(counts[option] / len(draws) - weight) < 0.02, (key, option, counts)
 
 
+def test_weighted_ordered_choice_keeps_its_weights_in_value_order_in_both_engines():
+    key = "dataset.augmentation.randaug_magnitude"
+    space = compile_schema(TAO_STYLE["classifier"], automl_hyperparameters=[key])
+    (param,) = space.params
+    assert param.ordered and param.options == (5, 7, 9, 11, 13) and param.weights == (0.1, 0.2, 0.4, 0.2, 0.1)
+    for draws in ([c[key] for c in optuna_configs(space, 20_000, optuna.samplers.RandomSampler(seed=7))],
+                  [c[key] for c in ray_configs(space, 20_000, seed=8)]):
+        counts = Counter(draws)
+        for option, weight in zip(param.options, param.weights):
+            assert abs(counts[option] / len(draws) - weight) < 0.02, (option, counts)
+
+
 def test_equal_weights_stay_a_plain_categorical():
     schema = copy.deepcopy(OURS)
     node = schema["properties"]["train"]["properties"]["optim"]["properties"]["name"]
     node["option_weights"] = [1, 1, 1]
     (param,) = compile_schema(schema, automl_hyperparameters=["train.optim.name"]).params
     assert param.weights is None
+
+
+# --- ordered choices ----------------------------------------------------------------------------------------
+
+def test_numeric_enums_are_asked_as_their_rank_and_unordered_strings_stay_categorical():
+    schema = _schema_with(
+        width={"type": "int", "default": 64, "enum": [64, 16, 256, 32]},
+        rate={"type": "float", "default": 0.1, "enum": [0.1, 0.001, 0.01]},
+        size={"type": "categorical", "default": "base", "enum": ["tiny", "base", "large"], "x_ordered": True},
+        loss={"type": "categorical", "default": "ce", "enum": ["ce", "focal", "dice"]},
+        depth={"type": "ordered_int", "default": 34, "enum": [18, 34, 50], "option_weights": [1, 2, 1]})
+    space = compile_schema(schema)
+    params = {p.key.split(".")[1]: p for p in space.params}
+    assert params["width"].options == (16, 32, 64, 256) and params["rate"].options == (0.001, 0.01, 0.1)
+    assert params["size"].options == ("tiny", "base", "large")
+    assert all(params[k].ordered for k in ("width", "rate", "size", "depth")) and not params["loss"].ordered
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    config = space.suggest(trial)
+    distributions = study.trials[-1].distributions
+    for name, count in (("width", 4), ("rate", 3), ("size", 3)):
+        assert distributions[f"s.{name}~index"] == optuna.distributions.IntDistribution(0, count - 1)
+        assert config[f"s.{name}"] == params[name].options[study.trials[-1].params[f"s.{name}~index"]]
+    assert distributions["s.loss"] == optuna.distributions.CategoricalDistribution(("ce", "focal", "dice"))
+    assert distributions["s.depth~u"] == optuna.distributions.FloatDistribution(0.0, 1.0)  # weighted: inverse CDF
+    assert "ordered" in space.describe() and "s.width" not in study.trials[-1].params
+
+
+def _named(name: str) -> tuple[SearchSpace, dict, dict | None]:
+    """(space, schema, base) of our schema, the other model's, or a TAO-style fixture."""
+    schema = {"ours": OURS, "other": OTHER}.get(name) or read_schema(TAO_STYLE[name])
+    base = DEMO_BASE if name == "ours" else None
+    return compile_schema(schema, base_spec=base), schema, base
+
+
+@pytest.mark.parametrize("name", ["ours", "other"] + sorted(TAO_STYLE))
+def test_every_kind_of_parameter_replays_exactly_through_enqueue_trial(name):
+    space, _, _ = _named(name)
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    wanted = [space.sample(np.random.default_rng(s)) for s in range(8)]
+    for config in wanted:
+        study.enqueue_trial(space.trial_params(config))
+    for config in wanted:
+        trial = study.ask()
+        got = space.suggest(trial)
+        assert got.keys() == config.keys()
+        for key, value in config.items():
+            assert got[key] == (pytest.approx(value) if isinstance(value, float) else value), key
+            assert type(got[key]) is type(value), key
+        study.tell(trial, 0.0)
+
+
+# --- the grid -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["ours", "other"] + sorted(TAO_STYLE))
+def test_the_grid_names_what_suggest_asks_and_every_grid_point_is_valid(name):
+    space, schema, base = _named(name)
+    grid = space.grid()
+    assert all(1 <= len(values) <= 6 for values in grid.values())
+    study = optuna.create_study(sampler=LazyGridSampler(grid, seed=0))
+    configs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Optuna warns of a grid value outside the distribution asked
+        for _ in range(60):
+            trial = study.ask()
+            configs.append(space.suggest(trial))
+            study.tell(trial, 0.0)
+    assert all(set(t.params) <= set(grid) for t in study.trials)
+    assert set().union(*(t.params for t in study.trials)) == set(grid)
+    assert_valid(space, schema, configs, base)
+
+
+def test_lazy_grid_visits_every_point_once_then_stops_and_resumes_where_the_study_is():
+    grid = {"a": [1, 2, 3], "b": ["x", "y"], "c": [0.5, 1.5]}
+    study = optuna.create_study(sampler=LazyGridSampler(grid, seed=3))
+    study.optimize(lambda t: sum(isinstance(t.suggest_categorical(k, v), str) for k, v in grid.items()), n_trials=50)
+    points = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(points) == 12 and len(set(points)) == 12  # stopped once every point was tried
+    assert set(points) == {tuple(sorted(zip(grid, p))) for p in itertools.product(*grid.values())}
+    sampler = LazyGridSampler(grid, seed=4)  # a new process resuming the study
+    half = optuna.create_study(sampler=sampler)
+    half.add_trials(study.trials[:7])
+    rest = []
+    while not sampler.is_exhausted():
+        trial = half.ask()
+        rest.append(tuple(sorted((k, trial.suggest_categorical(k, v)) for k, v in grid.items())))
+        half.tell(trial, 0.0)
+    assert sorted(rest[:5]) == sorted(set(points) - set(points[:7])) and len(set(rest)) == len(rest)
+
+
+def test_lazy_grid_skips_points_a_switched_off_parameter_would_only_repeat():
+    grid = {"on": [False, True], "x": [1, 2, 3]}
+    study = optuna.create_study(sampler=LazyGridSampler(grid, seed=0))
+
+    def objective(trial):
+        return trial.suggest_int("x", 1, 3) if trial.suggest_categorical("on", [False, True]) else 0.0
+
+    study.optimize(objective, n_trials=20)
+    assert sorted(tuple(sorted(t.params.items())) for t in study.trials) == [
+        (("on", False),), (("on", True), ("x", 1)), (("on", True), ("x", 2)), (("on", True), ("x", 3))]
+
+
+def test_lazy_grid_of_tens_of_millions_of_points_starts_at_once():
+    space = compile_schema(OTHER_PATH)
+    start = time.perf_counter()
+    sampler = LazyGridSampler(space.grid(), seed=0)
+    assert sampler.size > 10_000_000 and time.perf_counter() - start < 0.5
+    study = optuna.create_study(sampler=sampler)
+    configs = []
+    for _ in range(30):
+        trial = study.ask()
+        configs.append(space.suggest(trial))
+        study.tell(trial, 0.0)
+    assert_valid(space, OTHER, configs)
+    assert len({json.dumps(c, sort_keys=True) for c in configs}) == 30
 
 
 # --- TAO's quirks, one test per rule ---------------------------------------------------------------------
@@ -542,21 +677,6 @@ def test_random_schemas_compile_and_every_draw_validates(schema, seed):
     rng = np.random.default_rng(seed)
     draws = [space.sample(rng) for _ in range(40)] + optuna_configs(space, 10, optuna.samplers.RandomSampler(seed=seed))
     assert_valid(space, schema, draws)
-
-
-def test_a_known_config_replays_through_enqueue_trial():
-    space = ours()
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
-    wanted = [space.sample(np.random.default_rng(s)) for s in range(5)]
-    for config in wanted:
-        study.enqueue_trial(space.trial_params(config))
-    for config in wanted:
-        trial = study.ask()
-        got = space.suggest(trial)
-        assert got.keys() == config.keys()
-        for key, value in config.items():
-            assert got[key] == (pytest.approx(value) if isinstance(value, float) else value), key
-        study.tell(trial, 0.0)
 
 
 def test_dynamic_ranges_are_fixed_range_helpers_for_model_based_samplers():
