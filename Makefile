@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_results
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo test test-slow test-real bench clean
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ test: install
 
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
+
+# Against real servers the tests start themselves: PostgreSQL (apt-installed when missing and root),
+# a two-node Ray cluster, optuna-dashboard.
+test-real: install
+	$(BIN)/python -m pytest -q -m real
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache
