@@ -9,11 +9,15 @@ from automl.options import StudyOptions
 from automl.resolver import ResolvedCheckpoint, resolve_checkpoint
 
 
-def __getattr__(name: str):  # the engines import Optuna and torch: only when asked for
-    if name in ("launch", "resume", "status", "best", "run_handoff"):
-        from automl import api
+def __getattr__(name: str):
+    if name in ("launch", "resume", "run_handoff"):
+        from automl import api  # importing the package must not import its modules (they import it)
 
         return getattr(api, name)
+    if name in ("status", "best"):
+        from automl import inspect  # as above
+
+        return getattr(inspect, name)
     raise AttributeError(name)
 
 

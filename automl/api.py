@@ -1,4 +1,10 @@
-"""The Python API behind the ``automl`` command: launch, resume, status, best, handoff."""
+"""The Python API behind the ``automl`` command: launch, resume, worker and handoff.
+
+``launch`` creates the study record and is its first worker; ``resume`` continues it in a results
+dir after a crash or a stop. A worker runs trials on its own devices until the study's budget is
+spent across every worker of the study; the launching worker then hands the best checkpoint off.
+Read-only commands (status, best) live in ``automl.inspect``.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,7 @@ import json
 import signal
 import threading
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Callable
-
-import optuna
 
 from automl.algorithms import check_algorithm, first_configs, grid_size, optuna_parts
 from automl.engines import ENGINES, engine_for
@@ -17,18 +20,19 @@ from automl.errors import AutomlError
 from automl.estimate import estimate_trial_seconds
 from automl.gpu_pool import GpuPool, resolve_gpus
 from automl.handoff import handoff
-from automl.launcher import same_process_alive, stop_group
-from automl.options import StudyOptions, default_storage, read_marker, write_marker
+from automl.lock import ControllerLock
+from automl.options import StudyOptions, default_storage
 from automl.policy import decide
 from automl.progress import Progress
-from automl.resolver import best_trial, checkpoint_of_epoch, epoch_values, metric_and_direction, resolve_checkpoint, \
-    study_options
 from automl.skill import Skill, load_skill
-from automl.storage import load_study, open_storage, study_names, study_of_results_dir
-from automl.study import ControllerLock, StudyRun, build_base_spec, spec_problems
-from search_spaces import SearchSpaceError, compile_schema
+from automl.specs import build_base_spec, max_epochs, spec_problems
+from automl.study import StudyRun
+from automl.trial_process import same_process_alive, stop_group
+from search_spaces import SearchSpace, SearchSpaceError, compile_schema
+from studies.record import StudyRecord
+from studies.results_dir import read_marker
+from studies.trial_record import HOST, StudyMeta, TrialRecord
 
-TrialState = optuna.trial.TrialState
 DRY_RUN_CONFIGS = 5
 
 
@@ -46,14 +50,14 @@ def _checked(options: StudyOptions, skill: Skill, on: bool) -> None:
         raise AutomlError(f"--max-trials {options.max_trials}: must be at least 1")
     if options.max_epochs is not None and options.max_epochs < 1:
         raise AutomlError(f"--max-epochs {options.max_epochs}: must be at least 1")
+    if options.heartbeat < 1:
+        raise AutomlError(f"--heartbeat {options.heartbeat}: must be at least 1 second")
 
 
 def _base_spec(skill: Skill, options: StudyOptions) -> dict:
-    if skill.template is None and not options.spec:
-        raise AutomlError(f"{skill.root}: no train spec template; pass --spec")
     spec = build_base_spec(skill, options)
     probe = json.loads(json.dumps(spec))
-    probe["results_dir"] = str(Path(options.results_dir).resolve() / "trials" / "0")
+    probe["results_dir"] = str(options.trials_dir.resolve() / "0")
     problems = spec_problems(skill, probe)
     if problems:
         raise AutomlError(f"the train spec (template + --spec + overrides) is invalid, so every trial would be: "
@@ -61,18 +65,25 @@ def _base_spec(skill: Skill, options: StudyOptions) -> dict:
     return spec
 
 
-def _space(skill: Skill, options: StudyOptions, base_spec: dict):
+def _space(skill: Skill, options: StudyOptions, base_spec: dict) -> SearchSpace:
     try:
         return compile_schema(skill.schema, automl_hyperparameters=options.hyperparameters, base_spec=base_spec)
     except SearchSpaceError as err:
         raise AutomlError(f"search space: {err}") from None
 
 
-def _run(options: StudyOptions, skill: Skill, base_spec: dict, space, study: optuna.Study, pool: GpuPool,
-         say: Callable[[str], None]) -> None:
-    with ControllerLock(options.results_dir), Progress(options.max_trials, options.metric, options.direction,
-                                                       options.parallel) as progress:
-        run = StudyRun(options, skill, base_spec, space, study, pool, progress)
+def _parts(options: StudyOptions, space: SearchSpace | None, base_spec: dict, seed: int):
+    """Optuna's sampler and pruner for this worker (Ray's engine brings its own)."""
+    if space is None or options.engine != "optuna":
+        return None
+    return optuna_parts(options.algorithm, space, seed, max_epochs(base_spec), options.max_trials)
+
+
+def _work(options: StudyOptions, skill: Skill, space: SearchSpace | None, record: StudyRecord, pool: GpuPool,
+          say: Callable[[str], None]) -> None:
+    """Run trials as one worker of the study until its budget is spent (SIGTERM stops it cleanly)."""
+    with Progress(options.max_trials, options.metric, options.direction, options.parallel) as progress:
+        run = StudyRun(options, skill, record.meta.base_spec, space, record, pool, progress)
         previous = {}
 
         def stop(signum: int, frame: Any) -> None:
@@ -90,21 +101,29 @@ def _run(options: StudyOptions, skill: Skill, base_spec: dict, space, study: opt
                 signal.signal(sig, handler)
 
 
+def _handoff(options: StudyOptions, skill: Skill, record: StudyRecord) -> dict[str, Any] | None:
+    if not options.handoff or not record.is_finished():
+        return None
+    return handoff(options, skill, record, devices=tuple(options.gpus or ()))
+
+
 def launch(options: StudyOptions, policy: str | None = None, request: str | None = None, dry_run: bool = False,
            say: Callable[[str], None] = print) -> dict[str, Any] | None:
-    """Launch a study (or, with the policy off, one plain training) and hand off its best checkpoint."""
+    """Launch a study (or, with the policy off, one plain training), be its first worker, and hand off
+    its best checkpoint once the study is finished."""
     skill = load_skill(options.skill_dir)
     decision = decide(skill, policy, request)
     say(f"automl_policy {'on' if decision.on else 'off'}: {decision.reason}")
     metric, direction = skill.default_metric
-    options = replace(options, metric=options.metric or metric, direction=options.direction or direction,
+    options = replace(options, skill_dir=str(skill.root), metric=options.metric or metric,
+                      direction=options.direction or direction,
                       storage=options.storage or default_storage(options.results_dir))
     if not decision.on:
         options = replace(options, max_trials=1, algorithm="random", hyperparameters=None)
     _checked(options, skill, decision.on)
     marker = read_marker(options.results_dir)
     if marker is not None:
-        raise AutomlError(f"--results-dir {options.results_dir}: already holds study '{marker['study']}'; "
+        raise AutomlError(f"--results-dir {options.results_dir}: already holds study '{marker[1]}'; "
                           "continue it with `automl resume` or choose another folder")
     base_spec = _base_spec(skill, options)
     space = _space(skill, options, base_spec) if decision.on else None
@@ -115,43 +134,31 @@ def launch(options: StudyOptions, policy: str | None = None, request: str | None
     if dry_run:
         _dry_run(options, skill, base_spec, space, pool, say)
         return None
-    storage = open_storage(options.storage)
-    if options.study in study_names(storage):
-        raise AutomlError(f"--study {options.study}: already exists in {options.storage}; use `automl resume` or "
-                          "another --study name")
-    parts = optuna_parts(options.algorithm if decision.on else "random", space, options.seed,
-                         options.max_epochs or int(base_spec.get("train", {}).get("num_epochs") or 1),
-                         options.max_trials) \
-        if space is not None and options.engine == "optuna" and options.algorithm != "pbt" else None
-    study = optuna.create_study(storage=storage, study_name=options.study, direction=options.direction,
-                                sampler=parts.sampler if parts else None, pruner=parts.pruner if parts else None)
     options = replace(options, gpus=pool.gpus)
-    study.set_user_attr("options", options.to_json())
-    study.set_user_attr("base_spec", json.dumps(base_spec))
-    study.set_user_attr("policy", "on" if decision.on else "off")
+    parts = _parts(options, space, base_spec, options.seed)
+    meta = StudyMeta(metrics=(options.metric,), directions=(options.direction,), max_trials=options.max_trials,
+                     max_epochs=max_epochs(base_spec), policy="on" if decision.on else "off", engine=options.engine,
+                     algorithm=options.algorithm, search_space=space.describe() if space is not None else "",
+                     base_spec=base_spec, launch=options.study_wide(), heartbeat_s=options.heartbeat,
+                     grace_s=options.grace)
+    record = StudyRecord.create(options.storage, options.study, meta, options.results_dir,
+                                sampler=parts.sampler if parts else None, pruner=parts.pruner if parts else None)
     if space is not None:
-        study.set_user_attr("search_space", space.describe())
-    write_marker(options.results_dir, options.storage, options.study)
-    if space is not None:
-        config = StudyRun(options, skill, base_spec, space, study, pool, None).base_config()
+        config = StudyRun(options, skill, base_spec, space, record, pool, None).base_config()
         if config is not None:
-            study.enqueue_trial(space.trial_params(config), user_attrs={"origin": "base spec", "config": config})
+            record.enqueue(space.trial_params(config), "base spec", config)
             say("trial 0 runs the base spec's own values (the baseline the search has to beat)")
         else:
             say("the base spec's values lie outside the search space; it is not run as a trial")
     else:
-        study.enqueue_trial({}, user_attrs={"origin": "plain training"})
-    return _finish(options, skill, base_spec, space, study, pool, say)
+        record.enqueue({}, "plain training", {})
+    with ControllerLock(options.results_dir):
+        _work(options, skill, space, record, pool, say)
+    return _handoff(options, skill, record)
 
 
-def _finish(options, skill, base_spec, space, study, pool, say) -> dict[str, Any] | None:
-    _run(options, skill, base_spec, space, study, pool, say)
-    if not options.handoff:
-        return None
-    return handoff(options, skill, study, base_spec, devices=pool.gpus)
-
-
-def _dry_run(options, skill, base_spec, space, pool, say) -> None:
+def _dry_run(options: StudyOptions, skill: Skill, base_spec: dict, space: SearchSpace | None, pool: GpuPool,
+             say: Callable[[str], None]) -> None:
     if space is not None:
         say("Search space:\n" + space.describe())
         say(f"First configs the '{options.algorithm}' algorithm would try:")
@@ -168,100 +175,63 @@ def _dry_run(options, skill, base_spec, space, pool, say) -> None:
     say("Dry run: nothing was started.")
 
 
-def _repair(study: optuna.Study, say: Callable[[str], None]) -> None:
-    """Stop trial processes a dead controller left behind, mark their trials interrupted, and
-    enqueue their re-runs (continuing from their last checkpoint when they have one)."""
-    storage = study._storage
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid, ticks = trial.user_attrs.get("pid"), trial.user_attrs.get("start_ticks")
-        if pid and same_process_alive(int(pid), ticks):
-            stop_group(int(pid))
-            say(f"trial {trial.number}: stopped its orphaned process {pid}")
-        storage.set_trial_user_attr(trial._trial_id, "interrupted", True)
-        storage.set_trial_user_attr(trial._trial_id, "failure", "interrupted: the controller stopped")
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-    rerun = set(study.user_attrs.get("rerun", []))
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        if not trial.user_attrs.get("interrupted") or trial.number in rerun:
+def _joined(record: StudyRecord, results_dir: str, **worker: Any) -> tuple[StudyOptions, Skill, SearchSpace | None]:
+    """This worker's options, skill and space of a recorded study."""
+    if record.meta is None:
+        raise AutomlError(f"study {record.name}: has no launch options recorded; it was not launched by automl")
+    options = StudyOptions.of_record(record.meta.launch, results_dir=results_dir, storage=record.url,
+                                     **{k: v for k, v in worker.items() if v is not None})
+    skill = load_skill(options.skill_dir)
+    space = _space(skill, options, record.meta.base_spec) if record.meta.policy == "on" else None
+    return options, skill, space
+
+
+def _reopen(record: StudyRecord, options: StudyOptions, space: SearchSpace | None, seed: int) -> StudyRecord:
+    parts = _parts(options, space, record.meta.base_spec, seed)
+    if parts is None:
+        return record
+    return StudyRecord.open(record.url, record.name, options.results_dir, sampler=parts.sampler, pruner=parts.pruner)
+
+
+def _repair(record: StudyRecord, say: Callable[[str], None]) -> None:
+    """Trials of a worker on this host that is gone: stop their orphaned processes, fail them as
+    interrupted and queue their re-runs (no need to wait for their heartbeats to go stale). Trials of
+    a live worker, or of another host, are left alone; another host's go stale on their own."""
+    for trial in record.trials():
+        if trial.state != "RUNNING" or trial.host != HOST or not trial.worker or _worker_alive(trial):
             continue
-        latest = Path(trial.user_attrs.get("results_dir", "")) / "train" / "reid_model_latest.pth"
-        attrs = {"origin": f"resume of {trial.number}", "attempt": 1, "config": trial.user_attrs.get("config", {})}
-        if latest.exists():
-            attrs["resume_from"] = str(latest.resolve())
-        if trial.user_attrs.get("origin") == "base spec":
-            attrs["origin"] = "base spec"
-        study.enqueue_trial(trial.params, user_attrs=attrs)
-        rerun.add(trial.number)
-        study.set_user_attr("rerun", sorted(rerun))
-        say(f"trial {trial.number}: interrupted; re-run " + ("from its last checkpoint" if "resume_from" in attrs else "from scratch"))
+        if trial.pid and same_process_alive(int(trial.pid), trial.start_ticks):
+            stop_group(int(trial.pid))
+            say(f"trial {trial.number}: stopped its orphaned process {trial.pid}")
+        if record.abandon(trial.number, "interrupted: its worker stopped"):
+            record.rerun(record.trial(trial.number))
+            say(f"trial {trial.number}: interrupted; re-run " +
+                ("from its last checkpoint" if record.latest_checkpoint(trial) else "from scratch"))
+    record.fail_stale()
+
+
+def _worker_alive(trial: TrialRecord) -> bool:
+    host, pid, ticks = (trial.worker.split(":") + ["", ""])[:3]
+    return same_process_alive(int(pid), int(ticks) if ticks.isdigit() else None)
 
 
 def resume(results_dir: str, say: Callable[[str], None] = print) -> dict[str, Any] | None:
     """Continue a study after a crash or a stop: same record, trial numbers never repeat."""
-    storage_url, name = study_of_results_dir(results_dir)
     holder = ControllerLock.holder(results_dir)
     if holder is not None:
         raise AutomlError(f"--results-dir {results_dir}: a controller (pid {holder['pid']}) is running this study")
-    study = load_study(storage_url, name)
-    options = study_options(study)
-    if options is None:
-        raise AutomlError(f"study {name}: has no launch options recorded; it was not launched by automl")
-    skill = load_skill(options.skill_dir)
-    base_spec = json.loads(study.user_attrs["base_spec"])
-    space = _space(skill, options, base_spec) if study.user_attrs.get("policy") == "on" else None
-    if space is not None and options.engine == "optuna" and options.algorithm != "pbt":
-        parts = optuna_parts(options.algorithm, space, options.seed + len(study.trials),
-                             options.max_epochs or int(base_spec.get("train", {}).get("num_epochs") or 1),
-                             options.max_trials)
-        study = optuna.load_study(study_name=name, storage=open_storage(storage_url), sampler=parts.sampler,
-                                  pruner=parts.pruner)
+    record = StudyRecord.of_results_dir(results_dir)
+    options, skill, space = _joined(record, results_dir)
+    record = _reopen(record, options, space, options.seed + len(record.trials()))
     pool = GpuPool(tuple(options.gpus or ()), options.gpus_per_trial, options.parallel)
-    _repair(study, say)
-    counted = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()
-               and not t.user_attrs.get("interrupted") and not t.user_attrs.get("superseded_by")]
-    say(f"resuming study {name}: {len(counted)} of {options.max_trials} trials done")
-    return _finish(options, skill, base_spec, space, study, pool, say)
-
-
-def status(results_dir: str) -> dict[str, Any]:
-    study = load_study(*study_of_results_dir(results_dir))
-    metric, direction = metric_and_direction(study)
-    trials = []
-    for t in study.get_trials(deepcopy=False):
-        train_dir = Path(t.user_attrs.get("results_dir", "")) / "train"
-        values = epoch_values(train_dir, metric) if train_dir.is_dir() else {}
-        checkpoint = None
-        if values:
-            from automl.resolver import best_epoch
-
-            found = checkpoint_of_epoch(train_dir, best_epoch(values, direction))
-            checkpoint = str(found) if found else None
-        trials.append({
-            "number": t.number, "state": t.state.name, "value": t.value,
-            "params": t.user_attrs.get("config", t.params),
-            "cuda_visible_devices": ",".join(d for d in t.user_attrs.get("devices", []) if d != "cpu"),
-            "datetime_start": t.datetime_start.isoformat() if t.datetime_start else None,
-            "datetime_complete": t.datetime_complete.isoformat() if t.datetime_complete else None,
-            "results_dir": t.user_attrs.get("results_dir"), "checkpoint": checkpoint,
-            "failure": t.user_attrs.get("failure"), "origin": t.user_attrs.get("origin"),
-        })
-    try:
-        best = best_trial(study)
-        best_info: dict[str, Any] | None = {"number": best.number, "value": best.value,
-                                            "params": best.user_attrs.get("config", best.params)}
-    except AutomlError:
-        best_info = None
-    return {"study": study.study_name, "metric": metric, "direction": direction, "trials": trials, "best": best_info}
-
-
-def best(results_dir: str, action: str = "evaluate", latest: bool = False) -> dict[str, Any]:
-    return resolve_checkpoint(results_dir, action=action, latest=latest).as_dict()
+    with ControllerLock(results_dir):
+        _repair(record, say)
+        say(f"resuming study {record.name}: {len(record.counted())} of {options.max_trials} trials done")
+        _work(options, skill, space, record, pool, say)
+    return _handoff(options, skill, record)
 
 
 def run_handoff(results_dir: str) -> dict[str, Any]:
-    study = load_study(*study_of_results_dir(results_dir))
-    options = study_options(study)
-    if options is None:
-        raise AutomlError(f"study {study.study_name}: has no launch options recorded")
-    return handoff(options, load_skill(options.skill_dir), study, json.loads(study.user_attrs["base_spec"]),
-                   devices=tuple(options.gpus or ()))
+    record = StudyRecord.of_results_dir(results_dir)
+    options, skill, _ = _joined(record, results_dir)
+    return handoff(options, skill, record, devices=tuple(options.gpus or ()))

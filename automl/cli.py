@@ -28,9 +28,14 @@ from typing import NoReturn, Sequence
 
 import optuna
 
+from automl import api, inspect
 from automl.algorithms import ALGORITHMS
 from automl.errors import AutomlError, StudyStopped
 from automl.options import StudyOptions
+from schemas import SchemaError
+from schemas.spec import SpecError
+from search_spaces import SearchSpaceError
+from studies.errors import RecordError
 
 PROG = "automl"
 
@@ -66,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--trial-timeout", type=float, help="seconds before a trial is stopped and failed")
     launch.add_argument("--seed", type=int, default=0)
     launch.add_argument("--keep-checkpoints", action="store_true")
+    launch.add_argument("--heartbeat", type=int, default=10,
+                        help="seconds between a running trial's heartbeats in the record (stale after 6 missed)")
     launch.add_argument("--no-handoff", action="store_true", help="skip the final evaluate/export/inference")
     launch.add_argument("--dry-run", action="store_true")
     launch.add_argument("overrides", nargs="*", help="dot.key=value spec overrides kept in every trial")
@@ -105,7 +112,7 @@ def _options(args: argparse.Namespace) -> StudyOptions:
         max_epochs=args.max_epochs, gpus=gpus, gpus_per_trial=args.gpus_per_trial, parallel=args.parallel,
         retries=args.retries, seed=args.seed, keep_checkpoints=args.keep_checkpoints,
         hyperparameters=hyperparameters, trial_timeout=args.trial_timeout, ray_address=args.ray_address,
-        handoff=not args.no_handoff,
+        handoff=not args.no_handoff, heartbeat=args.heartbeat,
     )
 
 
@@ -120,42 +127,35 @@ def _print_status(data: dict) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from search_spaces import SearchSpaceError
-    from schemas import SchemaError
-
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
         args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-        from automl import api
-
         if args.command == "launch":
             api.launch(_options(args), policy=args.policy, request=args.request, dry_run=args.dry_run)
         elif args.command == "resume":
             api.resume(args.results_dir)
         elif args.command == "status":
-            data = api.status(args.results_dir)
+            data = inspect.status(args.results_dir)
             print(json.dumps(data, indent=2)) if args.json else _print_status(data)
         elif args.command == "best":
-            data = api.best(args.results_dir, args.action, args.latest)
+            data = inspect.best(args.results_dir, args.action, args.latest)
             print(json.dumps(data)) if args.json else print(data["checkpoint"])
-        elif args.command == "dashboard":
-            from studies.commands import dashboard
+        elif args.command in ("dashboard", "trials", "studies"):
+            from studies import commands  # pandas and plotly: paid only by the commands that draw or tabulate
 
-            dashboard(args.results_dir, args.storage, args.study, args.out, args.serve, args.host, args.port)
-        elif args.command == "trials":
-            from studies.commands import export
-
-            export(args.results_dir, args.storage, args.study, args.csv, args.parquet)
-        elif args.command == "studies":
-            from studies.commands import print_studies
-
-            print_studies(args.storage)
+            if args.command == "dashboard":
+                commands.dashboard(args.results_dir, args.storage, args.study, args.out, args.serve, args.host,
+                                   args.port)
+            elif args.command == "trials":
+                commands.export(args.results_dir, args.storage, args.study, args.csv, args.parquet)
+            else:
+                commands.print_studies(args.storage)
         else:
             api.run_handoff(args.results_dir)
         return 0
-    except (AutomlError, SearchSpaceError, SchemaError) as err:
+    except (AutomlError, SearchSpaceError, SchemaError, RecordError, SpecError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
     except StudyStopped as err:

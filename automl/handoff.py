@@ -9,8 +9,6 @@ ran the base spec's own values. The summary goes to ``<results>/summary.json`` a
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 import shutil
 import subprocess
@@ -18,18 +16,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import optuna
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from automl.errors import AutomlError
 from automl.options import StudyOptions
-from automl.resolver import ResolvedCheckpoint, best_epoch, checkpoint_of_epoch, epoch_values, resolve_checkpoint
+from automl.resolver import ResolvedCheckpoint, resolve_checkpoint, trial_checkpoint
 from automl.skill import Skill
 from reid_core.status import read_status
-
-TrialState = optuna.trial.TrialState
+from schemas import spec as specs
+from studies.errors import RecordError
+from studies.live import refresh_dashboard
+from studies.record import StudyRecord
+from studies.trial_record import TrialRecord
 
 
 def executable(command: list[str]) -> list[str]:
@@ -42,7 +41,7 @@ def executable(command: list[str]) -> list[str]:
 
 
 def _action_spec(base_spec: dict, action: str, checkpoint: Path, out: Path) -> dict:
-    spec = copy.deepcopy(base_spec)
+    spec = specs.merge(base_spec)
     spec["results_dir"] = str(out)
     dataset = spec.get("dataset", {})
     section = {"checkpoint": str(checkpoint)}
@@ -58,7 +57,7 @@ def run_action(skill: Skill, base_spec: dict, action: str, checkpoint: Path, out
     """Run one action of the skill on a checkpoint; returns its last status line (KPIs included)."""
     out.mkdir(parents=True, exist_ok=True)
     spec_path = out / f"spec_{action}.yaml"
-    spec_path.write_text(yaml.safe_dump(_action_spec(base_spec, action, checkpoint, out), sort_keys=False))
+    specs.write_yaml(_action_spec(base_spec, action, checkpoint, out), spec_path)
     command = ((skill.info.get("actions") or {}).get(action) or {}).get("command")
     if not command:
         raise AutomlError(f"{skill.root}: the skill has no '{action}' action")
@@ -84,58 +83,46 @@ def starting_checkpoint(base_spec: dict) -> Path | None:
     return None
 
 
-def _base_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if t.user_attrs.get("origin") == "base spec" and not t.user_attrs.get("lineage")]  # PBT clones are not
-    return trials[0] if trials else None
+def _base_trial(trials: list[TrialRecord]) -> TrialRecord | None:
+    """The completed trial that ran the base spec's own values (a PBT clone of it is not)."""
+    found = [t for t in trials if t.state == "COMPLETE" and t.origin == "base spec" and not t.lineage]
+    return found[0] if found else None
 
 
-def _trial_checkpoint(trial: optuna.trial.FrozenTrial, metric: str, direction: str) -> Path | None:
-    train_dir = Path(trial.user_attrs.get("results_dir", "")) / "train"
-    values = epoch_values(train_dir, metric)
-    return checkpoint_of_epoch(train_dir, best_epoch(values, direction)) if values else None
+def trial_rows(trials: list[TrialRecord]) -> list[dict[str, Any]]:
+    return [{"number": t.number, "state": t.state, "value": t.value, "origin": t.origin, "devices": list(t.devices),
+             "host": t.host, "epochs_done": len(t.epochs), "failure": t.failure, "params": t.config or t.params}
+            for t in trials]
 
 
-def device_hours(study: optuna.Study, max_epochs: int) -> dict[str, float]:
-    used = saved = 0.0
-    for trial in study.get_trials(deepcopy=False):
-        seconds = float(trial.user_attrs.get("device_seconds") or 0.0)
-        used += seconds
-        done = int(trial.user_attrs.get("epochs_done") or 0)
-        if trial.state == TrialState.PRUNED and done:
-            saved += seconds / done * max(max_epochs - done, 0)
-    return {"used": round(used / 3600, 4), "saved_by_pruning": round(saved / 3600, 4)}
-
-
-def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        rows.append({"number": t.number, "state": t.state.name, "value": t.value, "origin": t.user_attrs.get("origin"),
-                     "devices": t.user_attrs.get("devices"), "epochs_done": t.user_attrs.get("epochs_done"),
-                     "failure": t.user_attrs.get("failure"), "params": t.user_attrs.get("config", t.params)})
-    return rows
-
-
-def handoff(options: StudyOptions, skill: Skill, study: optuna.Study, base_spec: dict,
-            devices: tuple[str, ...] = (), console: Console | None = None) -> dict[str, Any]:
+def handoff(options: StudyOptions, skill: Skill, record: StudyRecord, devices: tuple[str, ...] = (),
+            console: Console | None = None) -> dict[str, Any]:
+    """Evaluate, export and run inference with the best checkpoint; write and print the summary."""
     console = console or Console()
+    base_spec = record.meta.base_spec
     out = Path(options.results_dir).resolve() / "handoff"
-    best: ResolvedCheckpoint = resolve_checkpoint(study)
-    best_trial = study.trials[best.trial]
+    try:
+        best: ResolvedCheckpoint = resolve_checkpoint(record)
+    except RecordError as err:
+        raise AutomlError(str(err)) from None
+    trials = record.trials()
+    best_trial = next(t for t in trials if t.number == best.trial)
     summary: dict[str, Any] = {
-        "study": study.study_name, "storage": options.storage, "metric": options.metric,
+        "study": record.name, "storage": record.masked_url, "metric": options.metric,
         "direction": options.direction, "selection": "validation split carved from the training identities"
-        if (base_spec.get("dataset") or {}).get("val_split") else "test query/gallery (TAO-compatible mode)",
-        "best": {**best.as_dict(), "checkpoint": str(best.checkpoint.resolve()),
-                 "params": best_trial.user_attrs.get("config", best_trial.params)},
+        if specs.get(base_spec, "dataset.val_split") else "test query/gallery (TAO-compatible mode)",
+        "best": {**best.as_dict(), "checkpoint": str(best.checkpoint.resolve()), "params": best_trial.config},
     }
     evaluation = run_action(skill, base_spec, "evaluate", best.checkpoint, out / "best", devices)
     summary["test_evaluation"] = evaluation.get("kpi", {})
     baseline_checkpoint, baseline_name = starting_checkpoint(base_spec), "starting checkpoint"
-    base_trial = _base_trial(study)
+    base_trial = _base_trial(trials)
     if baseline_checkpoint is None and base_trial is not None and base_trial.number != best.trial:
-        baseline_checkpoint = _trial_checkpoint(base_trial, options.metric, options.direction)
-        baseline_name = f"base spec (trial {base_trial.number})"
+        try:
+            baseline_checkpoint = trial_checkpoint(record, base_trial)[1]
+            baseline_name = f"base spec (trial {base_trial.number})"
+        except (AutomlError, RecordError) as err:
+            console.print(f"baseline not evaluated: {err}")
     if base_trial is not None:
         summary["base_spec_trial"] = {"trial": base_trial.number, "value": base_trial.value}
     if baseline_checkpoint is not None:
@@ -150,17 +137,15 @@ def handoff(options: StudyOptions, skill: Skill, study: optuna.Study, base_spec:
                          "max_abs_diff": (exported.get("kpi") or {}).get("max_abs_diff")}
     run_action(skill, base_spec, "inference", best.checkpoint, out / "best", devices)
     summary["inference"] = {"output_file": str(out / "best" / "inference" / "inference.json")}
-    summary["trials"] = trial_rows(study)
+    summary["trials"] = trial_rows(trials)
     failures: dict[str, list[int]] = {}
     for row in summary["trials"]:
         if row["state"] == "FAIL":
             failures.setdefault(row["failure"] or "unknown", []).append(row["number"])
     summary["failures"] = failures
-    summary["device_hours"] = device_hours(study, int((base_spec.get("train") or {}).get("num_epochs") or 0))
-    (Path(options.results_dir) / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    from studies.live import refresh_dashboard
-
-    refresh_dashboard(study, options.results_dir, live=False)  # adds the baseline-vs-best panel
+    summary["device_hours"] = record.device_hours(trials)
+    record.write_summary(summary)
+    refresh_dashboard(record, live=False)  # adds the baseline-vs-best panel
     print_summary(summary, console)
     return summary
 

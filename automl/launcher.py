@@ -1,40 +1,31 @@
-"""Run one trial: its own child process, its own devices, its status.json tailed.
+"""Run one trial: its own child process (``automl.trial_process``), its own devices, its
+``status.json`` tailed, and the one retry policy of every engine.
 
-The child is ``<skill train command> -e <trial>/spec.yaml`` (``re_identification train``). For
-this project's own CLI it is forked from a server process that has already imported torch and
-Lightning, so a trial starts training in well under a second instead of paying the imports
-(``docs/BENCHMARKS.md``); any other skill's command runs as a plain subprocess. Either way the
-child leads its own process group (data-loader workers die with it), its environment carries
-``CUDA_VISIBLE_DEVICES`` and thread counts from its lease, and its stdout/stderr go to files.
-
-While it runs, each KPI line of ``<trial>/train/status.json`` with the metric is reported; when
-the report says prune, the group gets SIGTERM and, after a grace period, SIGKILL. The outcome is
-COMPLETE (value = the best validated epoch's metric), PRUNED, or FAIL with a cause.
+The child is ``<skill train command> -e <trial>/spec.yaml`` (``re_identification train``). While it
+runs, each KPI line of ``<trial>/train/status.json`` with the metric is reported; when the report
+says prune, the group gets SIGTERM and, after a grace period, SIGKILL. The outcome is COMPLETE
+(value = the best validated epoch's metric, by the record's best-epoch rule), PRUNED, or FAIL with
+a cause. A failure of the infrastructure (a lost device, a process killed from outside) is retried
+in place, ``--retries`` times, resuming from the trial's latest checkpoint (``run_with_retries``).
 """
 
 from __future__ import annotations
 
 import json
-import math
-import multiprocessing
 import os
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from automl.gpu_pool import Lease
+from automl.trial_files import TrialFolder, cmc_at, status_lines, status_number
+from automl.trial_process import GRACE_S, TrialProcess
+from schemas.spec import write_yaml
+from studies.trial_record import TrialEnd, best_epoch
 
 POLL_S = 0.2
-GRACE_S = 10.0
-FAST_COMMAND = "re_identification"
-_PRELOAD = ["reid_core.cli", "reid_core.actions.train", "reid_core.actions.evaluate", "torch", "pytorch_lightning"]
-_forkserver: Any = None
 
 
 @dataclass
@@ -50,97 +41,7 @@ class TrialOutcome:
     started: float = 0.0  # wall clock
     first_step: float | None = None  # the trainer's STARTED line
     ended: float = 0.0
-
-
-def start_ticks(pid: int) -> int | None:
-    """The process start time (Linux clock ticks): with the pid it identifies one process."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def same_process_alive(pid: int, ticks: int | None) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return ticks is None or start_ticks(pid) in (None, ticks)
-
-
-def stop_group(pid: int, grace: float = GRACE_S, alive: Callable[[], bool] | None = None) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left after ``grace`` seconds."""
-    alive = alive or (lambda: same_process_alive(pid, None))
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if not alive():
-                return
-            time.sleep(0.05)
-
-
-def _child(argv: list[str], env: dict[str, str], stdout: str, stderr: str, threads: int) -> None:
-    """Body of a forked trial: the CLI in a fresh process with the trial's environment."""
-    os.setsid()
-    os.environ.update(env)
-    for fd, path in ((1, stdout), (2, stderr)):
-        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        os.dup2(target, fd)
-        os.close(target)
-    import torch
-
-    torch.set_num_threads(threads)
-    from reid_core.cli import main
-
-    code = main(argv)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def _server_context():
-    global _forkserver
-    if _forkserver is None:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_PRELOAD)
-        _forkserver = context
-    return _forkserver
-
-
-class _Child:
-    """A started trial process: a forked CLI or a subprocess; exposes pid, poll() and stop()."""
-
-    def __init__(self, command: list[str], env: dict[str, str], folder: Path, threads: int) -> None:
-        stdout, stderr = folder / "stdout.log", folder / "stderr.log"
-        if Path(command[0]).name == FAST_COMMAND:
-            self.process: Any = _server_context().Process(
-                target=_child, args=(command[1:], env, str(stdout), str(stderr), threads), daemon=False)
-            self.process.start()
-            self.fast = True
-        else:
-            with stdout.open("ab") as out, stderr.open("ab") as err:
-                self.process = subprocess.Popen(command, stdout=out, stderr=err, env={**os.environ, **env},
-                                                start_new_session=True)
-            self.fast = False
-        self.pid = self.process.pid
-        self.ticks = start_ticks(self.pid)
-
-    def poll(self) -> int | None:
-        return self.process.exitcode if self.fast else self.process.poll()
-
-    def stop(self, grace: float) -> None:
-        stop_group(self.pid, grace, alive=lambda: self.poll() is None)
-        if self.fast:
-            self.process.join(timeout=5)
-        else:
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+    attempts: list[str] = field(default_factory=list)  # causes of earlier attempts retried in place
 
 
 class _StatusTail:
@@ -168,17 +69,9 @@ class _StatusTail:
         return lines
 
 
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _last_error_line(folder: Path) -> str:
     try:
-        lines = [line.strip() for line in (folder / "stderr.log").read_text(errors="replace").splitlines()]
+        lines = [line.strip() for line in TrialFolder(folder).stderr.read_text(errors="replace").splitlines()]
     except OSError:
         return ""
     lines = [line for line in lines if line and not line.startswith(("INFO:", "WARNING:"))]
@@ -203,7 +96,10 @@ def _failure(code: int | None, folder: Path, statuses: list[dict[str, Any]], sto
         seen = sorted({k for s in statuses for k in (s.get("kpi") or {})})
         return f"no {metric} reported in status.json (KPIs seen: {', '.join(seen) or 'none'})", False
     if code is not None and code < 0:
-        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
         hint = "; out of memory?" if -code == signal.SIGKILL else ""
         return f"killed by {name}{hint}", True
     text = f"{message} {error}"
@@ -227,7 +123,6 @@ def run_trial(
     on_start: Callable[[int, int | None], None] = lambda pid, ticks: None,
     timeout: float | None = None,
     grace: float = GRACE_S,
-    train_subdir: str = "train",
     cancelled: Callable[[], bool] = lambda: False,
     skip_existing: bool = False,
 ) -> TrialOutcome:
@@ -236,30 +131,28 @@ def run_trial(
     ``report(epoch, value)`` is called for each validated epoch and returns True to prune. With
     ``skip_existing``, lines already in status.json (an earlier run in the same folder) are not read.
     """
+    files = TrialFolder(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    spec_path = folder / "spec.yaml"
-    spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
-    tail = _StatusTail(folder / train_subdir / "status.json")
+    write_yaml(spec, files.spec)
+    tail = _StatusTail(files.status)
     if skip_existing and tail.path.exists():
         tail.offset = tail.path.stat().st_size
     outcome = TrialOutcome("FAIL", started=time.time())
-    child = _Child([part.replace("{config_path}", str(spec_path)) for part in command], lease.env, folder,
-                   lease.threads)
-    (folder / "process.json").write_text(json.dumps({"pid": child.pid, "start_ticks": child.ticks,
-                                                     "controller_pid": os.getpid()}))
+    child = TrialProcess([part.replace("{config_path}", str(files.spec)) for part in command], lease.env, folder,
+                         lease.threads)
+    files.write_process(child.pid, child.ticks, os.getpid())
     on_start(child.pid, child.ticks)
     statuses: list[dict[str, Any]] = []
     stopped: str | None = None
     pruned = False
-    better = (lambda a, b: a >= b) if direction == "maximize" else (lambda a, b: a <= b)
 
     def take(lines: list[dict[str, Any]], may_prune: bool) -> None:
         nonlocal stopped, pruned
         for line in lines:
             statuses.append(line)
             if line.get("status") == "STARTED" and outcome.first_step is None:
-                outcome.first_step = _number(line.get("timestamp"))
-            value = _number((line.get("kpi") or {}).get(metric))
+                outcome.first_step = status_number(line.get("timestamp"))
+            value = status_number((line.get("kpi") or {}).get(metric))
             if value is None or line.get("epoch") is None or stopped:
                 continue
             epoch = int(line["epoch"])
@@ -289,12 +182,9 @@ def run_trial(
     take(tail.read(), may_prune=False)  # what the child wrote between the last poll and its exit
     outcome.exit_code = child.poll()
     outcome.ended = time.time()
-    if outcome.kpis:
-        best_epoch = None
-        for epoch in sorted(outcome.kpis):  # ties go to the later epoch
-            if best_epoch is None or better(outcome.kpis[epoch], outcome.kpis[best_epoch]):
-                best_epoch = epoch
-        outcome.best_epoch, outcome.value = best_epoch, outcome.kpis[best_epoch]
+    outcome.best_epoch = best_epoch(outcome.kpis, direction)
+    if outcome.best_epoch is not None:
+        outcome.value = outcome.kpis[outcome.best_epoch]
     if pruned:
         outcome.state = "PRUNED"
         return outcome
@@ -302,3 +192,67 @@ def run_trial(
                                                        outcome.kpis)
     outcome.state = "COMPLETE" if outcome.failure is None else "FAIL"
     return outcome
+
+
+def should_retry(outcome: TrialOutcome, attempt: int, retries: int) -> bool:
+    """The retry policy of every engine: an infrastructure failure, ``retries`` times at most."""
+    return outcome.state == "FAIL" and outcome.infrastructure and not outcome.interrupted and attempt <= retries
+
+
+def run_with_retries(
+    command: list[str],
+    folder: Path,
+    spec_for: Callable[[str | None], dict[str, Any]],
+    lease: Lease,
+    metric: str,
+    direction: str,
+    report: Callable[[int, float], bool],
+    retries: int,
+    resume_from: str | None = None,
+    skip_existing: bool = False,
+    **run: Any,
+) -> TrialOutcome:
+    """``run_trial`` until it ends for a reason of its own; a failure the policy retries is run again
+    in the same folder from the trial's latest checkpoint (``spec_for(resume_from)`` gives the spec).
+    The epochs of every attempt and the causes of the retried ones are in the outcome."""
+    attempts: list[str] = []
+    kpis: dict[int, float] = {}
+    first: TrialOutcome | None = None
+    attempt = 1
+    while True:
+        outcome = run_trial(command, folder, spec_for(resume_from), lease, metric, direction, report,
+                            skip_existing=skip_existing or attempt > 1, **run)
+        first = first or outcome
+        kpis.update(outcome.kpis)
+        if not should_retry(outcome, attempt, retries):
+            break
+        attempts.append(outcome.failure or "failed")
+        latest = TrialFolder(folder).latest_checkpoint()
+        resume_from = str(latest) if latest is not None else resume_from
+        attempt += 1
+    outcome.attempts, outcome.kpis = attempts, kpis
+    outcome.started, outcome.first_step = first.started, first.first_step
+    outcome.best_epoch = best_epoch(kpis, direction)
+    if outcome.best_epoch is not None and outcome.state != "FAIL":
+        outcome.value = kpis[outcome.best_epoch]
+    return outcome
+
+
+def checkpoints_of(folder: Path, results_dir: Path) -> dict[int, str]:
+    """The trial's saved checkpoint of each epoch, relative to the results dir."""
+    return {epoch: path.resolve().relative_to(results_dir.resolve()).as_posix()
+            for epoch, path in TrialFolder(folder).checkpoints().items()}
+
+
+def trial_end(outcome: TrialOutcome, folder: Path, results_dir: Path, lanes: int) -> TrialEnd:
+    """What the record keeps of an outcome: the best epoch, every checkpoint, the CMC curve at the
+    best epoch, the failure and its earlier attempts, and the time on ``lanes`` devices."""
+    seconds = max(outcome.ended - outcome.started, 0.0)
+    cmc = cmc_at(status_lines(TrialFolder(folder)), outcome.best_epoch) if outcome.best_epoch is not None else None
+    return TrialEnd(
+        state=outcome.state, value=outcome.value if outcome.state == "COMPLETE" else None,
+        best_epoch=outcome.best_epoch, checkpoints=checkpoints_of(folder, results_dir), cmc=cmc,
+        failure=outcome.failure, attempts=tuple(outcome.attempts), interrupted=outcome.interrupted,
+        wall_seconds=seconds, device_seconds=seconds * max(lanes, 1),
+        launch_to_first_step=(outcome.first_step - outcome.started) if outcome.first_step else None,
+        exit_code=outcome.exit_code)

@@ -1,15 +1,16 @@
-"""What a study was launched with: kept in the study record so ``automl resume`` needs only the
-results dir, and so ``status``/``best``/the dashboard know the metric and direction."""
+"""What a study was launched with. The study-wide part is kept in the study record
+(``StudyMeta.launch``), so ``automl resume`` and ``automl worker`` need only the record; the rest
+(where this worker keeps its files, which devices it uses) belongs to each worker."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MARKER = "study.json"  # in the results dir: which storage and study live here
+WORKER_FIELDS = ("results_dir", "storage")  # each worker's own, never recorded
+GRACE_BEATS = 6
 
 
 @dataclass(frozen=True)
@@ -36,41 +37,35 @@ class StudyOptions:
     trial_timeout: float | None = None
     ray_address: str | None = None
     handoff: bool = True
+    heartbeat: int = 10  # seconds between a running trial's heartbeats; stale after GRACE_BEATS of them
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+    def study_wide(self) -> dict[str, Any]:
+        """The options every worker of the study shares, as the record keeps them."""
+        data = dataclasses.asdict(self)
+        for name in WORKER_FIELDS:
+            data.pop(name)
+        return data
 
     @classmethod
-    def from_json(cls, text: str) -> "StudyOptions":
-        data = json.loads(text)
-        for key in ("overrides", "gpus", "hyperparameters"):
+    def of_record(cls, launch: dict[str, Any], **worker: Any) -> "StudyOptions":
+        """The options of a recorded study, with this worker's own ``results_dir``, ``storage``, ..."""
+        data = dict(launch)
+        for key in ("overrides", "hyperparameters"):
             if data.get(key) is not None:
                 data[key] = tuple(data[key])
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in {**data, **worker}.items() if k in known})
 
     @property
     def trials_dir(self) -> Path:
         return Path(self.results_dir) / "trials"
 
+    @property
+    def grace(self) -> int:
+        """Seconds without a heartbeat after which a running trial is stale (its worker is gone)."""
+        return self.heartbeat * GRACE_BEATS
+
 
 def default_storage(results_dir: str | Path) -> str:
     return f"sqlite:///{(Path(results_dir).resolve() / 'study.db')}"
-
-
-def read_marker(results_dir: str | Path) -> dict[str, str] | None:
-    path = Path(results_dir) / MARKER
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) and "storage" in data and "study" in data else None
-
-
-def write_marker(results_dir: str | Path, storage: str, study: str) -> None:
-    path = Path(results_dir) / MARKER
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_suffix(".tmp")
-    staging.write_text(json.dumps({"storage": storage, "study": study}, indent=2) + "\n")
-    staging.replace(path)

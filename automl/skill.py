@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from automl.errors import AutomlError
 from schemas import SchemaError, read_schema
+from schemas.spec import SpecError, read_yaml_mapping
 
 SKILL_INFO = "references/skill_info.yaml"
 TRAIN_SCHEMA = "schemas/train.schema.json"
@@ -52,21 +51,15 @@ class Skill:
         return [part.replace("{config_path}", str(spec_path)) for part in shlex.split(command)]
 
 
-def _yaml(path: Path) -> Any:
-    return yaml.safe_load(path.read_text())
-
-
 def load_skill(root: str | Path) -> Skill:
     root = Path(root).expanduser().resolve()
     info_path = root / SKILL_INFO
     if not info_path.is_file():
         raise AutomlError(f"--skill-dir {root}: no {SKILL_INFO} (not a model skill dir)")
     try:
-        info = _yaml(info_path)
-    except (yaml.YAMLError, OSError, UnicodeDecodeError) as err:
-        raise AutomlError(f"{info_path}: unreadable ({str(err).splitlines()[0]})") from None
-    if not isinstance(info, dict):
-        raise AutomlError(f"{info_path}: expected a mapping")
+        info = read_yaml_mapping(info_path)
+    except SpecError as err:
+        raise AutomlError(str(err)) from None
     schema = template = problem = None
     try:
         schema = read_schema(root / TRAIN_SCHEMA)
@@ -74,10 +67,7 @@ def load_skill(root: str | Path) -> Skill:
         problem = str(err)
     template_path = root / TRAIN_TEMPLATE
     try:
-        loaded = _yaml(template_path) if template_path.is_file() else None
-        template = loaded if isinstance(loaded, dict) else None
-        if template is None:
-            problem = problem or f"{template_path}: missing or not a mapping"
-    except (yaml.YAMLError, OSError, UnicodeDecodeError) as err:
-        problem = problem or f"{template_path}: unreadable ({str(err).splitlines()[0]})"
+        template = read_yaml_mapping(template_path)
+    except SpecError as err:
+        problem = problem or str(err)
     return Skill(root, info, schema, template, problem)

@@ -1,150 +1,58 @@
-"""A running study: what both engines share.
+"""A running study, as one worker sees it: what every engine shares.
 
-- the base spec (skill template + ``--spec`` + overrides + AutoML's own defaults) and each
-  trial's spec (searched values layered on top), checked before anything is launched;
-- the study record: every trial's config, devices, results dir, outcome and failure cause are
-  user attributes of its Optuna trial, whatever engine ran it;
-- which trials count towards ``--max-trials`` (a trial re-run after an interruption or an
-  infrastructure failure is superseded by its re-run), retention of checkpoints, and the
-  diagnosis that stops a study whose first trials all fail;
-- the controller lock: one controller per results dir, with a heartbeat, so ``automl resume``
-  can tell a dead controller from a live one.
+- each trial's spec (the base spec with its searched values, its own results dir, the checkpoint
+  a re-run resumes from) and the searched config of any engine's values;
+- the record: every trial's start, epochs and outcome go through ``studies.record.StudyRecord``
+  (``begin``, ``report``, ``end``), whatever engine ran it;
+- the budget across workers: which trials count towards ``--max-trials``, whether there is room
+  for another one, a trial created past it by a racing worker (``surplus``), and the diagnosis
+  that stops a study whose first trials all fail;
+- liveness: Optuna's per-trial heartbeats for this worker's running trials, and the failing of
+  other workers' stale trials (their re-runs are queued), in one background thread;
+- after each trial: checkpoint retention and the dashboard refresh.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-import optuna
-import yaml
-
-from automl.errors import AutomlError, StudyStopped
+from automl.errors import StudyStopped
 from automl.gpu_pool import GpuPool, Lease
-from automl.launcher import TrialOutcome, same_process_alive, start_ticks
+from automl.launcher import TrialOutcome, checkpoints_of, trial_end
 from automl.options import StudyOptions
 from automl.skill import Skill
-from schemas import validate_spec
-from search_spaces import SearchSpace, flatten
+from automl.trial_files import TrialFolder, folder_of
+from automl.trial_process import start_ticks
+from schemas import spec as specs
+from search_spaces import SearchSpace
+from studies.live import refresh_dashboard
+from studies.record import StudyRecord
+from studies.trial_record import HOST, TrialEnd, TrialRecord, TrialStart, budget_trials
 
-FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 EARLY_FAILURES = 3
-DEFAULT_VAL_SPLIT = 0.2
-HEARTBEAT_S = 5.0
-STALE_S = 30.0
-RESULTS_KEY = "results_dir"
+IDLE_S = 1.0  # how often an idle worker looks for work again
 
 
-def _merge(base: dict, layer: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in layer.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+def searched_config(space: SearchSpace | None, values: dict[str, Any]) -> dict[str, Any]:
+    """The searched values among an engine's values (helper draws and inactive parameters left out)."""
+    if space is None:
+        return {}
+    ctx, out = dict(space.fixed), {}
+    for param in space.params:
+        if param.is_active(ctx) and param.key in values:
+            ctx[param.key] = out[param.key] = values[param.key]
     return out
 
 
-def _set(spec: dict, dotted: str, value: Any) -> None:
-    node = spec
-    *parents, leaf = dotted.split(".")
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = value
-
-
-def _get(spec: dict, dotted: str, default: Any = None) -> Any:
-    node: Any = spec
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return default
-        node = node[part]
-    return node
-
-
-def parse_overrides(overrides: tuple[str, ...]) -> dict:
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    for item in overrides:
-        if "=" not in item or not item.split("=", 1)[0].strip():
-            raise AutomlError(f"override {item!r}: expected key=value, e.g. train.num_epochs=30")
-    try:
-        return OmegaConf.to_container(OmegaConf.from_dotlist(list(overrides)), resolve=False)
-    except (OmegaConfBaseException, ValueError) as err:
-        raise AutomlError(f"overrides: cannot parse ({str(err).splitlines()[0]})") from None
-
-
-def read_spec(path: str) -> dict:
-    try:
-        loaded = yaml.safe_load(Path(path).read_text())
-    except FileNotFoundError:
-        raise AutomlError(f"--spec {path}: not found") from None
-    except (yaml.YAMLError, OSError, UnicodeDecodeError) as err:
-        raise AutomlError(f"--spec {path}: unreadable ({str(err).splitlines()[0]})") from None
-    if not isinstance(loaded, dict):
-        raise AutomlError(f"--spec {path}: expected a mapping of spec keys")
-    return loaded
-
-
-def build_base_spec(skill: Skill, options: StudyOptions) -> dict:
-    """Template + --spec + overrides, then AutoML's defaults for what the user left unsaid:
-    select on a validation split carved from the training identities (a spec's 0 is the
-    default, not a choice; ``dataset.val_split=0`` on the command line selects on test/query as
-    TAO does), validate and checkpoint every epoch, and with --max-epochs rescale the milestones
-    and warm-up to the new length."""
-    user_layers = ([read_spec(options.spec)] if options.spec else []) + [parse_overrides(options.overrides)]
-    spec = copy.deepcopy(skill.template or {})
-    for layer in user_layers:
-        spec = _merge(spec, layer)
-    said = set().union(*(flatten(layer) for layer in user_layers))
-    said_on_command_line = set(flatten(user_layers[-1]))
-    if "dataset.val_split" in flatten(spec) and not _get(spec, "dataset.val_split") \
-            and "dataset.val_split" not in said_on_command_line:  # only `dataset.val_split=0` keeps TAO's mode
-        _set(spec, "dataset.val_split", DEFAULT_VAL_SPLIT)
-    if "train.validation_interval" in flatten(spec):
-        interval = _get(spec, "train.validation_interval") if "train.validation_interval" in said else 1
-        _set(spec, "train.validation_interval", interval)
-        checkpoint = _get(spec, "train.checkpoint_interval")
-        unit = _get(spec, "train.checkpoint_interval_unit", "epoch")
-        if "train.checkpoint_interval" not in said or unit != "epoch" or interval % checkpoint:
-            # every validated epoch needs its checkpoint: the resolver hands out the best one
-            _set(spec, "train.checkpoint_interval", interval)
-            _set(spec, "train.checkpoint_interval_unit", "epoch")
-    if options.max_epochs is not None:
-        before = _get(spec, "train.num_epochs") or options.max_epochs
-        _set(spec, "train.num_epochs", options.max_epochs)
-        ratio = options.max_epochs / before
-        steps = _get(spec, "train.optim.lr_steps")
-        if isinstance(steps, list) and "train.optim.lr_steps" not in said_on_command_line:
-            _set(spec, "train.optim.lr_steps", sorted({max(1, round(s * ratio)) for s in steps}))
-        for key in ("train.optim.warmup_iters", "train.optim.warmup_epochs"):
-            value = _get(spec, key)
-            if isinstance(value, int) and key not in said_on_command_line:
-                _set(spec, key, round(value * ratio))
-    return spec
-
-
-def is_our_trainer(skill: Skill) -> bool:
-    return skill.info.get("network_arch") == "re_identification" and \
-        (skill.info.get("actions") or {}).get("train", {}).get("command", "").startswith("re_identification")
-
-
-def spec_problems(skill: Skill, spec: dict) -> list[str]:
-    """Why a train spec would be refused (empty when it may be launched)."""
-    if is_our_trainer(skill):
-        from reid_core.config import build_spec
-        from reid_core.errors import SpecError
-
-        try:
-            build_spec([spec], "train")
-        except SpecError as err:
-            return str(err).splitlines()
-        return []
-    return [str(v) for v in validate_spec(spec, skill.schema)] if skill.schema else []
+def worker_id() -> str:
+    """``host:pid:start ticks``: this process, unambiguously, on this host."""
+    return f"{HOST}:{os.getpid()}:{start_ticks(os.getpid())}"
 
 
 @dataclass
@@ -153,153 +61,168 @@ class StudyRun:
     skill: Skill
     base_spec: dict
     space: SearchSpace | None
-    study: optuna.Study
+    record: StudyRecord
     pool: GpuPool
     progress: Any
     stop: threading.Event = field(default_factory=threading.Event)
+    worker: str = field(default_factory=worker_id)
+    running: set[int] = field(default_factory=set)  # this worker's trials
 
-    # --- specs ---------------------------------------------------------------------------------------
+    # --- specs -----------------------------------------------------------------------------------------
+
+    @property
+    def results_dir(self) -> Path:
+        return Path(self.options.results_dir).resolve()
 
     def trial_dir(self, number: int) -> Path:
-        return Path(self.options.results_dir).resolve() / "trials" / str(number)
+        return self.results_dir / folder_of(number)
 
     def trial_spec(self, config: dict, number: int, resume_from: str | None = None) -> dict:
-        spec = self.space.to_spec(config, self.base_spec) if self.space else copy.deepcopy(self.base_spec)
+        """The base spec with the searched values, the trial's own results dir and, for a re-run, the
+        checkpoint it continues from (a path relative to the results dir, or absolute)."""
+        spec = self.space.to_spec(config, self.base_spec) if self.space else specs.merge(self.base_spec)
         spec["results_dir"] = str(self.trial_dir(number))
         if resume_from:
-            _set(spec, "train.resume_training_checkpoint_path", resume_from)
+            specs.set_value(spec, "train.resume_training_checkpoint_path", str(self.results_dir / resume_from))
         return spec
+
+    def searched_config(self, values: dict[str, Any]) -> dict[str, Any]:
+        return searched_config(self.space, values)
 
     def base_config(self) -> dict | None:
         """The base spec's own values of the searched parameters, if the space can produce them."""
         if self.space is None:
             return None
-        flat = flatten(self.base_spec)
-        config, ctx = {}, dict(self.space.fixed) | flat
-        for param in self.space.params:
-            if param.is_active(ctx) and param.key in flat:
-                config[param.key] = flat[param.key]
+        config = self.searched_config({**self.space.fixed, **specs.flatten(self.base_spec)})
         return config if not self.space.validate(config) else None
 
-    # --- the record -------------------------------------------------------------------------------------
+    # --- the record ------------------------------------------------------------------------------------
 
-    def attrs(self, trial_id: int, **values: Any) -> None:
-        for key, value in values.items():
-            self.study._storage.set_trial_user_attr(trial_id, key, value)
+    def begin(self, number: int, config: dict, origin: str, lease: Lease, engine: str,
+              ray_node: str | None = None) -> None:
+        """A trial of this worker starts: its place, devices and (first) heartbeat."""
+        start = TrialStart(folder=folder_of(number), engine=engine, devices=tuple(lease.devices) or ("cpu",),
+                           threads=lease.threads, worker=self.worker, ray_node=ray_node)
+        self.record.start(number, start, config=config, origin=origin)
+        self.running.add(number)
+        self.record.heartbeat([number])
 
-    def record_start(self, trial_id: int, number: int, config: dict, lease: Lease, origin: str) -> None:
-        self.attrs(trial_id, config=config, results_dir=str(self.trial_dir(number)), origin=origin,
-                   devices=list(lease.devices) or ["cpu"], threads=lease.threads)
+    def report(self, number: int, epoch: int, value: float, trial: Any = None) -> None:
+        """A validated epoch: its value and the checkpoints saved so far."""
+        self.record.epoch(number, epoch, value, checkpoints_of(self.trial_dir(number), self.results_dir), trial)
 
-    def record_outcome(self, trial_id: int, outcome: TrialOutcome, lease: Lease) -> None:
-        seconds = max(outcome.ended - outcome.started, 0.0)
-        self.attrs(trial_id, failure=outcome.failure, best_epoch=outcome.best_epoch,
-                   epochs_done=len(outcome.kpis), wall_seconds=seconds,
-                   device_seconds=seconds * max(len(lease.devices), 1),
-                   launch_to_first_step=(outcome.first_step - outcome.started) if outcome.first_step else None,
-                   exit_code=outcome.exit_code, kpis={str(k): v for k, v in outcome.kpis.items()})
+    def end(self, number: int, outcome: TrialOutcome, lanes: int, retention: bool = True) -> None:
+        """Record the outcome; an interrupted trial's re-run is queued. Then retention and the page."""
+        self.running.discard(number)
+        told = self.record.finish(number, trial_end(outcome, self.trial_dir(number), self.results_dir, lanes))
+        if not told:
+            self.progress.message(f"trial {number}: failed as stale by another worker meanwhile; its re-run is queued")
+            return
+        if outcome.interrupted:
+            self.record.rerun(self.record.trial(number))
+        self.progress.finished(number, outcome.state, outcome.value if outcome.state != "FAIL" else None,
+                               outcome.failure)
+        self.after_trial(retention)
 
-    def counted(self) -> list[optuna.trial.FrozenTrial]:
-        """Finished trials that count towards --max-trials (re-run ones do not)."""
-        return [t for t in self.study.get_trials(deepcopy=False, states=FINISHED)
-                if not t.user_attrs.get("superseded_by") and not t.user_attrs.get("interrupted")]
+    def refuse(self, number: int, config: dict, origin: str, problem: str) -> None:
+        """A trial whose spec is invalid: recorded as FAIL, never launched."""
+        self.record.start(number, TrialStart(folder=folder_of(number), engine=self.options.engine, devices=(),
+                                             worker=self.worker), config=config, origin=origin)
+        self.record.finish(number, TrialEnd(state="FAIL", failure=f"invalid spec: {problem}"))
+        self.progress.finished(number, "FAIL", None, f"invalid spec: {problem}")
+
+    # --- the budget (across every worker) ------------------------------------------------------------
+
+    def trials(self) -> list[TrialRecord]:
+        return self.record.trials()
+
+    def done(self) -> bool:
+        """The study needs nothing more: its budget is spent, or it was stopped."""
+        return self.record.is_finished()
+
+    def has_room(self, trials: list[TrialRecord] | None = None) -> bool:
+        """Another trial may start: one is waiting (a re-run, a replay) or the budget is not taken."""
+        trials = self.trials() if trials is None else trials
+        budget = budget_trials(trials)
+        return any(t.state == "WAITING" for t in budget) or len(budget) < self.options.max_trials
+
+    def surplus(self, number: int) -> bool:
+        """A trial this worker just created lies past the budget (others took it meanwhile)."""
+        before = [t for t in budget_trials(self.trials()) if t.number < number]
+        return len(before) >= self.options.max_trials
 
     def check_early_failures(self) -> None:
-        counted = sorted(self.counted(), key=lambda t: t.number)
-        first = counted[:EARLY_FAILURES]
+        """Stop the study (for every worker) when its first trials all failed."""
+        stopped = self.record.stopped()
+        if stopped:
+            raise StudyStopped(stopped)
+        first = sorted(self.record.counted(), key=lambda t: t.number)[:EARLY_FAILURES]
         needed = min(EARLY_FAILURES, self.options.max_trials)
-        if len(first) >= needed and all(t.state == optuna.trial.TrialState.FAIL for t in first):
-            causes = "; ".join(f"#{t.number} {t.user_attrs.get('failure') or 'failed'}" for t in first)
-            log = Path(first[0].user_attrs.get(RESULTS_KEY, self.options.results_dir)) / "stderr.log"
-            raise StudyStopped(f"the first {len(first)} trials all failed ({causes}); stopping instead of spending "
-                               f"the budget; see {log}")
+        if len(first) >= needed and all(t.state == "FAIL" for t in first):
+            causes = "; ".join(f"#{t.number} {t.failure or 'failed'}" for t in first)
+            log = TrialFolder(self.trial_dir(first[0].number)).stderr
+            reason = (f"the first {len(first)} trials all failed ({causes}); stopping instead of spending the "
+                      f"budget; see {log}")
+            self.record.stop(reason)
+            raise StudyStopped(reason)
 
-    def best_number(self) -> int | None:
+    # --- liveness ----------------------------------------------------------------------------------------
+
+    @contextmanager
+    def liveness(self) -> Iterator[None]:
+        """Heartbeats for this worker's running trials and the failing of stale ones, in a thread."""
+        interval = self.record.meta.heartbeat_s if self.record.heartbeats else None
+        if not interval:
+            yield
+            return
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(interval):
+                try:
+                    self.record.heartbeat(sorted(self.running))
+                    self.record.fail_stale()
+                except Exception as err:  # a storage hiccup: the next beat tries again
+                    self.progress.message(f"heartbeat not recorded: {type(err).__name__}: {err}")
+
+        thread = threading.Thread(target=beat, name="automl-heartbeat", daemon=True)
+        thread.start()
         try:
-            return self.study.best_trial.number
-        except ValueError:
-            return None
+            yield
+        finally:
+            done.set()
+            thread.join(timeout=5)
 
-    def marked(self, name: str) -> set[int]:
-        """Trial numbers in a study-level list (finished trials' own attributes are frozen)."""
-        return set(self.study.user_attrs.get(name, []))
+    def wait_for_work(self) -> None:
+        time.sleep(IDLE_S)
 
-    def mark(self, name: str, number: int) -> None:
-        self.study.set_user_attr(name, sorted(self.marked(name) | {number}))
+    # --- after each trial --------------------------------------------------------------------------------
 
     def after_trial(self, retention: bool = True) -> None:
-        """Called by every engine in the controller after each finished trial is recorded: checkpoint
-        retention, then ``<results>/dashboard.html`` refreshed in the background (spaced out; a
-        failure only logs a warning). The refresh after the study's last trial is written before
-        this returns, and stops the page reloading itself."""
+        """Checkpoint retention, then ``<results>/dashboard.html`` refreshed in the background (spaced
+        out; a failure only logs a warning). The refresh after the study's last trial is written
+        before this returns, and stops the page reloading itself."""
         if retention:
             self.apply_retention()
-        from studies.live import refresh_dashboard
-
-        running = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-        last = self.stop.is_set() or (len(self.counted()) >= self.options.max_trials and not running)
-        refresh_dashboard(self.study, self.options.results_dir, live=not last)
+        last = self.stop.is_set() or (self.done() and not self.running)
+        refresh_dashboard(self.record, live=not last)
 
     def apply_retention(self) -> None:
-        """Delete checkpoints of finished trials other than the best and the base-spec baseline: with
-        Optuna's pruners nothing resumes or promotes a finished trial."""
+        """Delete checkpoints of finished trials on this machine other than the best and the base-spec
+        baseline; a trial replaced by a re-run keeps them until the re-run finished."""
         if self.options.keep_checkpoints:
             return
-        keep = {self.best_number()} | {t.number for t in self.study.get_trials(deepcopy=False)
-                                       if t.user_attrs.get("origin") == "base spec"}  # the baseline
-        deleted = self.marked("checkpoints_deleted")
-        for trial in self.study.get_trials(deepcopy=False, states=FINISHED):
-            if trial.number in keep or trial.number in deleted or trial.user_attrs.get("interrupted"):
+        trials = self.trials()
+        best = self.record.best_trial(trials)
+        keep = {best.number if best else None} | {t.number for t in trials if t.origin == "base spec"}
+        waiting = {t.rerun_of for t in trials if t.rerun_of is not None and not t.finished}
+        deleted = self.record.deleted()
+        for trial in trials:
+            if not trial.finished or trial.number in keep | waiting | deleted or trial.interrupted \
+                    or trial.host != HOST or trial.folder is None:
                 continue
-            folder = Path(trial.user_attrs.get(RESULTS_KEY, "")) / "train"
-            for path in list(folder.glob("model_epoch_*.pth")) + [folder / "reid_model_latest.pth"]:
+            files = TrialFolder(self.results_dir / trial.folder)
+            for path in list(files.checkpoints().values()) + [files.latest]:
                 if path.is_symlink() or path.exists():
                     path.unlink()
-            self.mark("checkpoints_deleted", trial.number)
-
-
-class ControllerLock:
-    """``<results>/controller.json``: pid, process start ticks and a heartbeat, refreshed in a thread."""
-
-    def __init__(self, results_dir: str | Path) -> None:
-        self.path = Path(results_dir) / "controller.json"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @staticmethod
-    def holder(results_dir: str | Path) -> dict | None:
-        """The live controller of a results dir, or None when none (or only a dead one) is there."""
-        try:
-            data = json.loads((Path(results_dir) / "controller.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-        alive = same_process_alive(int(data.get("pid", -1)), data.get("start_ticks"))
-        fresh = time.time() - float(data.get("heartbeat", 0)) < STALE_S
-        return data if alive and fresh else None
-
-    def _write(self) -> None:
-        data = {"pid": os.getpid(), "start_ticks": start_ticks(os.getpid()), "heartbeat": time.time()}
-        staging = self.path.with_suffix(".tmp")
-        staging.write_text(json.dumps(data))
-        staging.replace(self.path)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
-            self._write()
-
-    def __enter__(self) -> "ControllerLock":
-        holder = self.holder(self.path.parent)
-        if holder is not None and holder.get("pid") != os.getpid():
-            raise AutomlError(f"--results-dir {self.path.parent}: a controller (pid {holder['pid']}) is running this "
-                              "study; stop it first")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._write()
-        self._thread = threading.Thread(target=self._beat, name="automl-heartbeat", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=1)
-        self.path.unlink(missing_ok=True)
+            self.record.mark_deleted(trial.number)

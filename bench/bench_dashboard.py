@@ -4,7 +4,7 @@ draw it and to sort the trial table.
 
     .venv/bin/python bench/bench_dashboard.py [--trials 1000] [--dir DIR] [--repeats 3] [--browser]
 
-The study is the synthetic ReID record of ``studies.synthetic`` (30 epochs, 8 GPUs, ASHA-like
+The study is the fake ReID record of ``tests/study_builder.py`` (30 epochs, 8 GPUs, ASHA-like
 pruning, failures, status.json with CMC curves, summary.json) in a SQLite file under DIR, made
 once and reused (making it goes through Optuna's storage API: about a minute for 1,000 trials).
 Generation = open the record + read the trials + build the frame and figures + write the HTML,
@@ -24,9 +24,11 @@ from pathlib import Path
 
 import optuna
 
-from studies import record_of_results_dir, render_dashboard
+from studies import StudyRecord, render_dashboard
 from studies.dashboard import write_atomically
-from studies.synthetic import synthetic_study
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the fake-study builder of the tests
+from study_builder import synthetic_study  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING = """JSON.stringify((() => {
@@ -61,11 +63,11 @@ def main() -> None:
     rows = {"open the record": [], "read the trials": [], "frame, figures, HTML": [], "write": [], "total": []}
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        record = record_of_results_dir(folder)
+        record = StudyRecord.of_results_dir(folder)
         t1 = time.perf_counter()
-        trials = record.study.get_trials(deepcopy=False)
+        trials = record.frozen()
         t2 = time.perf_counter()
-        page = render_dashboard(record, trials=trials)
+        page = render_dashboard(record, frozen=trials)
         t3 = time.perf_counter()
         write_atomically(out, page)
         t4 = time.perf_counter()

@@ -21,27 +21,25 @@ import tempfile
 import time
 from pathlib import Path
 
-import optuna
 
 from automl import api
 from automl.options import StudyOptions, default_storage
-from automl.storage import load_study, study_of_results_dir
+from studies import StudyRecord, TrialRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _best_within_budget(study: optuna.Study, budget: int) -> tuple[float | None, int, int]:
+def _best_within_budget(trials: list[TrialRecord], budget: int) -> tuple[float | None, int, int]:
     """(best value, trials counted, epochs used) over trials in completion order until the budget."""
-    finished = sorted((t for t in study.trials if t.state.is_finished() and t.datetime_complete),
-                      key=lambda t: t.datetime_complete)
+    finished = sorted((t for t in trials if t.finished and t.datetime_complete), key=lambda t: t.datetime_complete)
     used, best, counted = 0, None, 0
     for trial in finished:
-        epochs = int(trial.user_attrs.get("epochs_done") or 0)
+        epochs = len(trial.epochs)
         if used + epochs > budget:
             break
         used += epochs
         counted += 1
-        if trial.state == optuna.trial.TrialState.COMPLETE and trial.value is not None:
+        if trial.state == "COMPLETE" and trial.value is not None:
             best = trial.value if best is None else max(best, trial.value)
     return best, counted, used
 
@@ -76,14 +74,14 @@ def main() -> None:
             start = time.perf_counter()
             api.launch(options, policy="on", say=lambda text: None)
             seconds = time.perf_counter() - start
-            study = load_study(*study_of_results_dir(results))
-            best, counted, used = _best_within_budget(study, budget)
+            trials = StudyRecord.of_results_dir(results).trials()
+            best, counted, used = _best_within_budget(trials, budget)
             rows[name].append(best if best is not None else float("nan"))
-            base = [t for t in study.trials if t.user_attrs.get("origin") == "base spec" and t.value is not None]
+            base = [t for t in trials if t.origin == "base spec" and t.value is not None]
             if base:
                 defaults.setdefault(seed, base[0].value)
             detail.append({"seed": seed, "algorithm": name, "best": best, "trials_counted": counted,
-                           "epochs_used": used, "trials_run": len(study.trials), "seconds": round(seconds, 1)})
+                           "epochs_used": used, "trials_run": len(trials), "seconds": round(seconds, 1)})
             print(json.dumps(detail[-1]), flush=True)
     print(f"\nBest validation cmc_rank_1 at an equal budget of {budget} epochs ({args.trials} trials x "
           f"{args.epochs} epochs), demo dataset, seeds {args.seeds}")

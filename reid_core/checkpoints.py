@@ -13,11 +13,12 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from reid_core.errors import CheckpointError
+
+if TYPE_CHECKING:
+    import torch
 
 FORMAT = "reid-automl/1"
 LATEST_NAME = "reid_model_latest.pth"
@@ -37,6 +38,8 @@ def parse_checkpoint_name(name: str) -> tuple[int, int] | None:
 
 def read_weights(path: str | Path, key: str) -> dict[str, Any]:
     """A file of tensors and plain values, loaded with ``weights_only=True``; CheckpointError otherwise."""
+    import torch  # here, not at the top: readers of checkpoint names (automl's record) need no torch
+
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"{key}: checkpoint not found: {path}")

@@ -61,6 +61,7 @@ def _run(argv: Sequence[str]) -> int:
     if command not in COMMANDS:
         raise SpecError(f"unknown action {command!r}: expected one of {', '.join(COMMANDS)}")
     if command == "make_dataset":
+        # imported when the action runs: its torch and Lightning imports cost seconds
         from reid_core.actions.make_dataset import main as make_dataset_main
 
         return make_dataset_main(argv[1:])
@@ -72,24 +73,29 @@ def _run(argv: Sequence[str]) -> int:
         results_dir = next((o.split("=", 1)[1] for o in args.overrides if o.startswith("results_dir=")), "")
         if not results_dir:
             raise SpecError("results_dir: required, e.g. re_identification default_specs results_dir=/tmp/specs")
+        # imported when the action runs: its torch and Lightning imports cost seconds
         from reid_core.actions.default_specs import run_default_specs
 
         run_default_specs(results_dir)
         return 0
     spec = load_spec(args.spec, args.overrides, command)
     if command == "train":
+        # imported when the action runs: its torch and Lightning imports cost seconds
         from reid_core.actions.train import run_train
 
         run_train(spec)
     elif command == "evaluate":
+        # imported when the action runs: its torch and Lightning imports cost seconds
         from reid_core.actions.evaluate import run_evaluate
 
         run_evaluate(spec)
     elif command == "inference":
+        # imported when the action runs: its torch and Lightning imports cost seconds
         from reid_core.actions.inference import run_inference
 
         run_inference(spec)
     else:
+        # imported when the action runs: its torch and Lightning imports cost seconds
         from reid_core.actions.export import run_export
 
         run_export(spec)

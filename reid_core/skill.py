@@ -1,9 +1,19 @@
-"""This model as a TAO-style skill: what ``python -m schemas`` needs beyond the config tree."""
+"""This model as a TAO-style skill: what the schema generator needs beyond the config tree.
+
+``python -m reid_core.skill [--check]`` regenerates (or checks) ``schemas/`` and ``references/`` of
+the project root, which is this model's skill dir.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from reid_core.config.experiment import ACTIONS, ExperimentConfig
+from schemas.cli import main as generation_main
 from schemas.generator import Skill
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the project root is the skill dir
 
 _SOURCES = {"train": "sample_train.tar.gz", "test": "sample_test.tar.gz", "query": "sample_query.tar.gz"}
 
@@ -61,3 +71,11 @@ SKILL = Skill(
         "sampled_matches_plot": "evaluate.output_sampled_matches_plot",
     },
 )
+
+
+def main(argv: list[str] | None = None) -> int:
+    return generation_main(SKILL, PROJECT_ROOT, argv, prog="python -m reid_core.skill")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,8 @@
 """TAO-format skill artifacts: the field metadata vocabulary, the generator, the reader and the validator.
 
-The JSON files next to this module are generated (``python -m schemas``) from reid_core's
-config dataclasses; nothing here imports reid_core except ``__main__``.
+The JSON files next to this module are generated (``python -m reid_core.skill``) from reid_core's
+config dataclasses; nothing here imports reid_core (the model binds its config to the generic
+generator on its own side, ``reid_core.skill``).
 """
 
 from pathlib import Path

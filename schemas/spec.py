@@ -17,6 +17,8 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+HELPER_MARK = "~"  # never in a spec key: a search parameter name that carries it is a sampler helper
+
 class SpecError(ValueError):
     """A spec file or override that cannot be read; one line naming the file, key or item."""
 

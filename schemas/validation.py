@@ -20,6 +20,7 @@ from jsonschema.exceptions import ValidationError
 
 from schemas.conditions import ConditionError, derived_value, holds, parse_math_cond
 from schemas.reader import SchemaError, is_free_form, is_section, iter_fields, value_type
+from schemas.spec import lookup
 
 JSON_TYPES = {
     "int": "integer", "integer": "integer", "ordered_int": "integer", "float": "number", "number": "number",
@@ -140,22 +141,13 @@ def _describe(error: ValidationError) -> Iterator[Violation]:
         yield Violation(key, error.message)
 
 
-def _lookup(spec: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
-    node: Any = spec
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
-
-
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _relations(spec: Mapping[str, Any], schema: Mapping[str, Any]) -> Iterator[Violation]:
     for key, node in iter_fields(schema):
-        found, value = _lookup(spec, key)
+        found, value = lookup(spec, key)
         if not found:
             continue
         if node.get("x_fixed") and value != node.get("default"):
@@ -167,7 +159,7 @@ def _relations(spec: Mapping[str, Any], schema: Mapping[str, Any]) -> Iterator[V
             continue
         if node.get("x_multiple_of"):
             other_key = node["x_multiple_of"]
-            ok, other = _lookup(spec, other_key)
+            ok, other = lookup(spec, other_key)
             if ok and _number(other) and other and value % other:
                 yield Violation(key, f"expected a multiple of {other_key}={other}, got {value!r}")
         if node.get("math_cond"):
@@ -181,11 +173,11 @@ def _math_cond(spec: Mapping[str, Any], key: str, node: Mapping[str, Any], value
         raise SchemaError(f"field {key!r}: {err}") from None
     operand = None
     if condition.key is not None:
-        ok, operand = _lookup(spec, condition.key)
+        ok, operand = lookup(spec, condition.key)
         if not ok or not _number(operand):
             return
     if condition.op == "/" and node.get("depends_on"):
-        ok, parent = _lookup(spec, node["depends_on"])
+        ok, parent = lookup(spec, node["depends_on"])
         if ok and _number(parent):
             expected = derived_value(condition, parent, integer=isinstance(value, int))
             if not math.isclose(value, expected, rel_tol=1e-9):

@@ -1,4 +1,4 @@
-"""What ``automl dashboard``, ``automl trials`` and ``automl studies`` do; errors are AutomlError."""
+"""What ``automl dashboard``, ``automl trials`` and ``automl studies`` do; errors are RecordError."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from automl.errors import AutomlError
 from studies.dashboard import write_dashboard
+from studies.errors import RecordError
 from studies.live import DASHBOARD_NAME
-from studies.record import StudyRecord, list_studies, open_record, record_of_results_dir, record_of_study
+from studies.record import StudyRecord
 from studies.server import serve_dashboard
+from studies.storage import list_studies, mask
 from studies.trials import export_trials, frame_of
 
 
@@ -19,21 +20,14 @@ def study_record(results_dir: str | None, storage: str | None, study: str | None
     """The study named by ``--results-dir``, or by ``--storage`` and ``--study``."""
     if results_dir is not None:
         if storage or study:
-            raise AutomlError("--results-dir: give it alone, or --storage with --study instead")
-        return record_of_results_dir(results_dir)
+            raise RecordError("--results-dir: give it alone, or --storage with --study instead")
+        return StudyRecord.of_results_dir(results_dir)
     if not storage:
-        raise AutomlError("which study? give --results-dir R, or --storage URL --study NAME")
+        raise RecordError("which study? give --results-dir R, or --storage URL --study NAME")
     if not study:
         names = ", ".join(info.name for info in list_studies(storage)) or "none"
-        raise AutomlError(f"--study: required with --storage (studies there: {names})")
-    return open_record(storage, study)
-
-
-def controller_alive(record: StudyRecord) -> bool:
-    """Whether an ``automl`` controller is running the study now (its page should keep refreshing)."""
-    from automl.study import ControllerLock
-
-    return record.results_dir is not None and ControllerLock.holder(record.results_dir) is not None
+        raise RecordError(f"--study: required with --storage (studies there: {names})")
+    return StudyRecord.open(storage, study)
 
 
 def dashboard(results_dir: str | None, storage: str | None, study: str | None, out: str | None = None,
@@ -41,16 +35,15 @@ def dashboard(results_dir: str | None, storage: str | None, study: str | None, o
               say: Callable[[str], None] = print) -> Path:
     record = study_record(results_dir, storage, study)
     if out is None and record.results_dir is None:
-        raise AutomlError(f"--out: required (study {record.name} records no results dir to write it to)")
+        raise RecordError(f"--out: required (study {record.name} was named by --storage, not by a results dir)")
     path = Path(out) if out is not None else record.results_dir / DASHBOARD_NAME
     try:
-        write_dashboard(record, path, live=controller_alive(record))
+        write_dashboard(record, path, live=record.is_active())
     except OSError as err:
-        raise AutomlError(f"--out {path}: cannot write ({err.strerror or err})") from None
+        raise RecordError(f"--out {path}: cannot write ({err.strerror or err})") from None
     say(str(path))
     if serve:
-        opened, folder, url = record.study, record.results_dir, record.storage_url
-        serve_dashboard(lambda: record_of_study(opened, folder, url), host, port, path.name, say)
+        serve_dashboard(lambda: record, host, port, path.name, say)
     return path
 
 
@@ -70,7 +63,7 @@ def export(results_dir: str | None, storage: str | None, study: str | None, csv:
 def print_studies(storage: str) -> None:
     infos = list_studies(storage)
     if not infos:
-        print(f"no studies in {storage}")
+        print(f"no studies in {mask(storage)}")
     for info in infos:
         best = "" if info.best_value is None else f"best {info.best_value:.4f}"
         started = f"{info.datetime_start:%Y-%m-%d %H:%M}" if info.datetime_start else ""

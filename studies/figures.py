@@ -8,9 +8,7 @@ sample the trials past ``MAX_CURVE_POINTS`` and draw every trial's spread as a b
 from __future__ import annotations
 
 import json
-import math
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +18,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-from reid_core.status import read_status
+from schemas.spec import HELPER_MARK
 from studies.trials import epoch_columns, param_columns
 
 STATE_COLORS = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e", "FAIL": "#d62728", "RUNNING": "#2ca02c",
@@ -29,14 +27,11 @@ MAX_CURVE_POINTS = 20_000  # beyond this, curves are sampled and the band shows 
 TOP_CURVES = 40  # the best trials' curves are always drawn
 MIN_IMPORTANCE_TRIALS = 8
 SLICE_PARAMS = 4
-CMC_TRIALS = 5
-HELPER_MARK = "~"  # search_spaces' helper params: ``key~u``, ``key~index``, ...
-TEST_KPIS = ("cmc_rank_1", "cmc_rank_5", "cmc_rank_10", "mAP", "mINP")
 HEIGHT = 380
 TEMPLATE = go.layout.Template(layout=pio.templates["plotly_white"].layout)  # its per-trace defaults cost 4x more
 
 
-def _layout(fig: go.Figure, title: str, height: int = HEIGHT, **extra: Any) -> go.Figure:
+def layout(fig: go.Figure, title: str, height: int = HEIGHT, **extra: Any) -> go.Figure:
     settings = dict(margin=dict(l=60, r=20, t=64, b=50), legend=dict(orientation="h", y=-0.18)) | extra
     fig.update_layout(title=dict(text=title, x=0.01, font=dict(size=15)), template=TEMPLATE, height=height,
                       **settings)
@@ -79,7 +74,7 @@ def history(frame: pd.DataFrame, metric: str, direction: str) -> go.Figure | Non
         go.Scatter(x=done["number"], y=best, mode="lines", line=dict(shape="hv", color="#d62728", width=2),
                    name="best so far", hovertemplate="best after trial %{x}: %{y:.4f}<extra></extra>"),
     ])
-    return _layout(fig, f"Best {metric} so far", xaxis_title="trial", yaxis_title=metric)
+    return layout(fig, f"Best {metric} so far", xaxis_title="trial", yaxis_title=metric)
 
 
 def _joined(rows: pd.DataFrame, matrix: np.ndarray, epochs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -147,7 +142,7 @@ def curves(frame: pd.DataFrame, metric: str, direction: str, seed: int = 0) -> g
                                  customdata=pruned["number"], name="pruned here",
                                  marker=dict(symbol="x", size=7, color=STATE_COLORS["PRUNED"]),
                                  hovertemplate="trial %{customdata} pruned after epoch %{x}: %{y:.4f}<extra></extra>"))
-    return _layout(go.Figure(traces), title, xaxis_title="epoch", yaxis_title=metric)
+    return layout(go.Figure(traces), title, xaxis_title="epoch", yaxis_title=metric)
 
 
 # --- parameters --------------------------------------------------------------------------------------
@@ -217,7 +212,7 @@ def parallel(frame: pd.DataFrame, metric: str, log_params: set[str]) -> go.Figur
     title = f"Parameters of the {len(done)} completed trials"
     if left_out:
         title += f" (not set in every trial, left out: {', '.join(left_out)})"
-    return _layout(fig, title, height=440, margin=dict(l=70, r=70, t=90, b=30))
+    return layout(fig, title, height=440, margin=dict(l=70, r=70, t=90, b=30))
 
 
 def importances(study: optuna.Study, completed: int) -> tuple[dict[str, float] | None, str]:
@@ -244,7 +239,7 @@ def importance_bars(values: dict[str, float], completed: int) -> go.Figure:
     keys = list(values)[::-1]
     fig = go.Figure(go.Bar(x=[values[k] for k in keys], y=keys, orientation="h", marker_color="#1f77b4",
                            hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
-    return _layout(fig, f"Parameter importances<br><sup>PED-ANOVA over {completed} completed trials</sup>",
+    return layout(fig, f"Parameter importances<br><sup>PED-ANOVA over {completed} completed trials</sup>",
                    height=max(HEIGHT, 28 * len(keys) + 90), margin=dict(l=230, r=20, t=64, b=40),
                    xaxis_title="importance (sums to 1)")
 
@@ -274,152 +269,4 @@ def slices(frame: pd.DataFrame, keys: list[str], metric: str, log_params: set[st
         elif not numeric:
             fig.update_xaxes(type="category", row=1, col=i)
     fig.update_yaxes(title_text=metric, row=1, col=1)
-    return _layout(fig, f"{metric} against the top {len(keys)} parameters")
-
-
-# --- failures, devices --------------------------------------------------------------------------------
-
-def failure_groups(frame: pd.DataFrame) -> dict[str, list[int]]:
-    """Failure cause -> trial numbers, most frequent first."""
-    failed = frame[frame["state"] == "FAIL"]
-    groups: dict[str, list[int]] = {}
-    for number, cause in zip(failed["number"], failed["failure"]):
-        groups.setdefault(cause if isinstance(cause, str) and cause else "unknown (no cause recorded)",
-                          []).append(int(number))
-    return dict(sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])))
-
-
-def failures(groups: dict[str, list[int]]) -> go.Figure | None:
-    if not groups:
-        return None
-    causes = list(groups)[::-1]
-    labels = [c if len(c) <= 60 else c[:57] + "..." for c in causes]
-    numbers = [", ".join(map(str, groups[c][:30])) + (" ..." if len(groups[c]) > 30 else "") for c in causes]
-    fig = go.Figure(go.Bar(x=[len(groups[c]) for c in causes], y=labels, orientation="h", customdata=numbers,
-                           hovertext=causes, marker_color=STATE_COLORS["FAIL"],
-                           hovertemplate="%{hovertext}<br>%{x} trial(s): %{customdata}<extra></extra>"))
-    return _layout(fig, f"Failed trials by cause ({sum(map(len, groups.values()))})",
-                   height=max(260, 40 * len(causes) + 110), margin=dict(l=380, r=20, t=64, b=40),
-                   xaxis_title="trials")
-
-
-def _lanes(spans: list[tuple[str, pd.Timestamp, pd.Timestamp, int]]) -> list[str]:
-    """A lane per device; trials that overlap on one device label (CPU slots) get lanes of their own."""
-    slots_of: list[int] = [0] * len(spans)
-    ends: dict[str, list[pd.Timestamp]] = {}
-    for i in sorted(range(len(spans)), key=lambda i: spans[i][1]):
-        device, start, end, _ = spans[i]
-        slots = ends.setdefault(device, [])
-        slot = next((s for s, free in enumerate(slots) if free <= start), len(slots))
-        if slot == len(slots):
-            slots.append(end)
-        slots[slot] = end
-        slots_of[i] = slot
-    many = {device for device, slots in ends.items() if len(slots) > 1}
-    return [f"{span[0]} #{slot + 1}" if span[0] in many else span[0] for span, slot in zip(spans, slots_of)]
-
-
-def timeline(frame: pd.DataFrame, now: pd.Timestamp) -> go.Figure | None:
-    """Which trial ran on which device when."""
-    rows = frame[frame["datetime_start"].notna()]
-    if rows.empty:
-        return None
-    spans, info = [], []
-    for row in rows.itertuples(index=False):
-        end = row.datetime_complete if not pd.isna(row.datetime_complete) else now
-        devices = row.devices.split(",") if isinstance(row.devices, str) and row.devices else ["trial"]
-        for device in devices:
-            label = device if device in ("cpu", "trial") else f"GPU {device}"
-            spans.append((label, row.datetime_start, end, row.number))
-            info.append(row)
-    lanes = _lanes(spans)
-    order = sorted(set(lanes), key=lambda lane: (lane.split(" #")[0], int(lane.split(" #")[1]) if " #" in lane else 0),
-                   reverse=True)
-    traces = []
-    for state, color in STATE_COLORS.items():
-        picked = [i for i, row in enumerate(info) if row.state == state]
-        if not picked:
-            continue
-        starts = [spans[i][1] for i in picked]
-        traces.append(go.Bar(
-            base=[s.isoformat() for s in starts], x=[(spans[i][2] - spans[i][1]).total_seconds() * 1000 for i in picked],
-            y=[lanes[i] for i in picked], orientation="h", name=state.lower(), marker_color=color,
-            text=[f"#{spans[i][3]}" for i in picked], textposition="inside", insidetextanchor="middle",
-            customdata=[[spans[i][3], "" if pd.isna(info[i].value) else f"{info[i].value:.4f}",
-                         f"{(spans[i][2] - spans[i][1]).total_seconds() / 60:.1f}"] for i in picked],
-            hovertemplate="trial %{customdata[0]} on %{y}<br>%{customdata[2]} min<br>value %{customdata[1]}"
-                          "<extra></extra>"))
-    fig = go.Figure(traces)
-    fig.update_yaxes(categoryorder="array", categoryarray=order)
-    fig.update_xaxes(type="date")
-    return _layout(fig, "Device timeline: which trial ran on which device, when", barmode="overlay",
-                   height=max(HEIGHT, 26 * len(order) + 120), bargap=0.25,
-                   uniformtext=dict(mode="hide", minsize=8))  # a trial's number only where it fits
-
-
-# --- ReID -------------------------------------------------------------------------------------------
-
-def _cmc_of(results_dir: str | None, epoch: int | None, metric: str) -> tuple[list[int], list[float]] | None:
-    """The CMC curve at a trial's best epoch from its status.json: the full curve when the trainer
-    wrote it (``cmc``), else the rank-1/5/10 KPIs."""
-    if not results_dir:
-        return None
-    lines = [line for line in read_status(Path(results_dir) / "train" / "status.json")
-             if isinstance(line.get("kpi"), dict) and line.get("epoch") is not None]
-    if not lines:
-        return None
-    chosen = [line for line in lines if line["epoch"] == epoch] or \
-        [max(lines, key=lambda line: _float(line["kpi"].get(metric), -math.inf))]
-    line = chosen[-1]
-    curve = line.get("cmc")
-    if isinstance(curve, list) and curve:
-        return list(range(1, len(curve) + 1)), [float(v) for v in curve]
-    ranks = sorted((int(k.rsplit("_", 1)[1]), _float(v, math.nan)) for k, v in line["kpi"].items()
-                   if k.startswith("cmc_rank_") and k.rsplit("_", 1)[1].isdigit())
-    ranks = [(r, v) for r, v in ranks if v == v]
-    return ([r for r, _ in ranks], [v for _, v in ranks]) if len(ranks) >= 2 else None  # one rank is no curve
-
-
-def _float(value: Any, default: float) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def cmc_curves(frame: pd.DataFrame, direction: str, metric: str) -> go.Figure | None:
-    """CMC curves (validation, at each trial's best epoch) of the top trials."""
-    top = best_first(completed(frame), direction).head(CMC_TRIALS)
-    traces, partial = [], False
-    for row in top.itertuples(index=False):
-        found = _cmc_of(row.results_dir, None if pd.isna(row.best_epoch) else int(row.best_epoch), metric)
-        if found is None:
-            continue
-        ranks, values = found
-        partial |= len(ranks) <= 3
-        traces.append(go.Scatter(x=ranks, y=values, mode="lines+markers", name=f"trial {row.number}",
-                                 hovertemplate=f"trial {row.number}<br>rank %{{x}}: %{{y:.4f}}<extra></extra>"))
-    if not traces:
-        return None
-    title = f"CMC curves of the top {len(traces)} trials<br><sup>validation split, at each trial's best epoch"
-    title += "; rank-1/5/10 only where status.json holds no full curve</sup>" if partial else "</sup>"
-    return _layout(go.Figure(traces), title, xaxis_title="rank", yaxis_title="matching rate",
-                   xaxis=dict(dtick=1 if max(len(t.x) for t in traces) <= 20 else None))
-
-
-def baseline_vs_best(summary: dict[str, Any]) -> go.Figure | None:
-    best = summary.get("test_evaluation") or {}
-    baseline = (summary.get("baseline") or {}).get("test_evaluation") or {}
-    names = [k for k in TEST_KPIS if k in best] + [k for k in best if k not in TEST_KPIS and k in baseline]
-    if not best or not baseline or not names:
-        return None
-    source = summary["baseline"].get("source", "baseline")
-    trial = (summary.get("best") or {}).get("trial")
-    fig = go.Figure([
-        go.Bar(x=names, y=[_float(baseline.get(n), math.nan) for n in names], name=f"baseline: {source}",
-               marker_color="#7f7f7f", hovertemplate="%{x}: %{y:.4f}<extra></extra>"),
-        go.Bar(x=names, y=[_float(best.get(n), math.nan) for n in names], name=f"best: trial {trial}",
-               marker_color="#1f77b4", hovertemplate="%{x}: %{y:.4f}<extra></extra>"),
-    ])
-    return _layout(fig, "Test query/gallery: baseline against the best trial", barmode="group",
-                   yaxis=dict(range=[0, 1], title="score"))
+    return layout(fig, f"{metric} against the top {len(keys)} parameters")

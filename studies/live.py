@@ -1,7 +1,7 @@
 """The dashboard of a running study, refreshed without holding up the study.
 
-``refresh_dashboard(study, results_dir)`` is what the controller calls after each finished
-trial: it only records the request and returns. One worker thread per page renders the latest
+``refresh_dashboard(record)`` is what the controller calls after each finished trial (the page is
+``<results>/dashboard.html`` of the record's results dir): it only records the request and returns. One worker thread per page renders the latest
 request, and waits after each render long enough that rendering takes at most ``RENDER_SHARE``
 of the time (requests that arrive meanwhile make one render). ``live=False`` (the study's last
 trial) renders now, in the caller, after any render in progress, and the page stops reloading
@@ -27,26 +27,26 @@ class _Refresher:
     def __init__(self, out: Path) -> None:
         self.out = out
         self._lock = threading.Condition()
-        self._request: tuple[Any, Path] | None = None
+        self._request: Any = None
         self._rendering = False
         self._next_at = 0.0
         self._failing = False
         self.renders = 0
         threading.Thread(target=self._loop, name=f"dashboard {out}", daemon=True).start()
 
-    def request(self, study: Any, results_dir: Path) -> None:
+    def request(self, record: Any) -> None:
         with self._lock:
-            self._request = (study, results_dir)
+            self._request = record
             self._lock.notify_all()
 
-    def finish(self, study: Any, results_dir: Path) -> None:
+    def finish(self, record: Any) -> None:
         with self._lock:
             self._request = None
             while self._rendering:
                 self._lock.wait()
             self._rendering = True
         try:
-            self._render(study, results_dir, live=False)
+            self._render(record, live=False)
         finally:
             with self._lock:
                 self._rendering = False
@@ -72,23 +72,23 @@ class _Refresher:
                 if delay > 0:
                     self._lock.wait(delay)  # a newer request may come meanwhile: the latest one is rendered
                     continue
-                study, results_dir = self._request
+                record = self._request
                 self._request = None
                 self._rendering = True
             try:
-                self._render(study, results_dir, live=True)
+                self._render(record, live=True)
             finally:
                 with self._lock:
                     self._rendering = False
                     self._lock.notify_all()
 
-    def _render(self, study: Any, results_dir: Path, live: bool) -> None:
+    def _render(self, record: Any, live: bool) -> None:
         started = time.monotonic()
         try:
+            # plotly and pandas: paid in this thread, never by the controller
             from studies.dashboard import write_dashboard
-            from studies.record import record_of_study
 
-            write_dashboard(record_of_study(study, results_dir), self.out, live)
+            write_dashboard(record, self.out, live)
         except Exception as err:  # the study matters more than its page
             if not self._failing:
                 text = str(err).splitlines()[0] if str(err) else ""
@@ -114,16 +114,16 @@ def _refresher(results_dir: str | Path) -> _Refresher:
         return _refreshers[out]
 
 
-def refresh_dashboard(study: Any, results_dir: str | Path, live: bool = True) -> None:
-    """Refresh ``<results_dir>/dashboard.html`` of a running ``optuna.Study``; never raises."""
+def refresh_dashboard(record: Any, live: bool = True) -> None:
+    """Refresh ``<results>/dashboard.html`` of a running study's ``StudyRecord``; never raises."""
     try:
-        refresher = _refresher(results_dir)
+        refresher = _refresher(record.results_dir)
         if live:
-            refresher.request(study, Path(results_dir))
+            refresher.request(record)
         else:
-            refresher.finish(study, Path(results_dir))
+            refresher.finish(record)
     except Exception as err:  # e.g. no thread can be started: the study goes on
-        log.warning("dashboard of %s not refreshed: %s: %s", results_dir, type(err).__name__, err)
+        log.warning("dashboard of %s not refreshed: %s: %s", record.results_dir, type(err).__name__, err)
 
 
 def wait_for_refresh(results_dir: str | Path, timeout: float = 60) -> bool:

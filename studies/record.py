@@ -1,139 +1,369 @@
-"""Opening a study record for reading: the Optuna storage, what automl recorded about the study,
-and the results dir that holds its trials' files and ``summary.json``.
+"""The study record: the one home of what a study and each of its trials hold.
 
-Reading never creates anything: a SQLite URL whose file does not exist is an error here,
-where ``automl launch`` would create the database.
+A study record is an Optuna study in an Optuna storage (``studies.storage``), whatever engine ran
+it, plus the results dir of the machine reading it (``<results>/study.json`` names the storage and
+study; ``<results>/trials/<number>/`` are the trials' folders). Nothing else reads or writes the
+study's user attributes: engines write through ``StudyRecord``; the resolver, handoff, CLI, trial
+tables and dashboard read ``StudyMeta`` and ``TrialRecord``.
+
+What is written when
+--------------------
+- At creation, once: the study attributes ``record_format`` (``RECORD_FORMAT``) and ``meta``
+  (``StudyMeta``: objectives, budget, base spec, search space, the launch options); never changed.
+- When a trial is created: ``enqueue`` (a replayed config, a re-run) writes ``origin``, ``config``
+  and ``rerun_of``/``resume_from``; a trial a sampler created gets them at ``start``.
+- When a trial starts on a worker: ``start`` (``TrialStart``: folder, host, worker, engine,
+  devices, threads); once its process runs: ``pid``/``start_ticks``; each validated epoch:
+  ``epoch`` (the metric as an Optuna intermediate value; the checkpoints found so far);
+  PBT's exploits: ``lineage``.
+- When it ends: ``finish`` (``TrialEnd``: best epoch, checkpoints, CMC curve, failure cause,
+  earlier attempts, timings) and then the state and value. **A finished trial is frozen**:
+  Optuna refuses writes to it, so everything a trial holds is written before its state.
+  After the fact only study-level, per-trial keys change: ``checkpoints_deleted.<number>``.
+
+Paths (``folder``, ``checkpoints``, ``resume_from``) are relative to the results dir, with the
+``host`` that wrote them: a results dir that is moved or mounted elsewhere still resolves, and a
+file on another machine's disk is named with its host.
+
+Concurrent writers (workers on several machines, one PostgreSQL storage): a trial's attributes are
+written only by the worker running it; a WAITING trial is popped by exactly one worker (Optuna's
+``ask``); a trial whose worker stopped sending heartbeats is failed by exactly one other worker
+(Optuna's ``fail_stale_trials``), which enqueues its re-run (``rerun_of``). Trial numbers are
+Optuna's, unique across workers. Study-level keys are each written by one worker only.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from datetime import datetime
-from functools import cached_property
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import optuna
+from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
+from optuna.storages import BaseStorage, InMemoryStorage
 
-from automl.errors import AutomlError
-from automl.options import StudyOptions
-from automl.resolver import study_options
-from automl.storage import load_study, open_storage, study_of_results_dir
+from studies import storage as storages
+from studies.errors import RecordError
+from studies.results_dir import marker_of, read_summary, write_marker, write_summary
+from studies.trial_record import (FORMAT_KEY, HOST, META_KEY, RECORD_FORMAT, StudyMeta, TrialEnd, TrialRecord,
+                                   TrialStart, best_epoch, best_of, counted, device_hours, meta_of)
 
-SUMMARY = "summary.json"
-
-
-@dataclass(frozen=True)
-class StudyInfo:
-    """One study in a storage, as ``list_studies`` reports it."""
-
-    name: str
-    n_trials: int
-    direction: str
-    best_value: float | None
-    datetime_start: datetime | None
-    made_by: str  # "automl" or "optuna"
+TrialState = optuna.trial.TrialState
+# our workers record heartbeats themselves (``heartbeat``) around ask/tell instead of Study.optimize
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+DELETED_PREFIX = "checkpoints_deleted."
+STOPPED_KEY = "stopped"
 
 
-@dataclass
 class StudyRecord:
-    """A study opened for reading, with what automl recorded about it (nothing for plain Optuna)."""
+    """A study opened for reading and writing, with the results dir of this machine."""
 
-    study: optuna.Study
-    storage_url: str
-    results_dir: Path | None = None
+    def __init__(self, study: optuna.Study, storage: BaseStorage, url: str | None, meta: StudyMeta | None,
+                 results_dir: str | Path | None = None) -> None:
+        self.study, self.storage, self.url, self.meta = study, storage, url, meta
+        self.results_dir = Path(results_dir).resolve() if results_dir is not None else None
+        self._study_id = storage.get_study_id_from_name(study.study_name)
+        self._trial_ids: dict[int, int] = {}
+
+    # --- opening ---------------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, url: str | None, name: str, meta: StudyMeta, results_dir: str | Path | None = None,
+               sampler: optuna.samplers.BaseSampler | None = None,
+               pruner: optuna.pruners.BasePruner | None = None) -> "StudyRecord":
+        """A new study (``url`` None: in memory, for tools and tests); exactly one of several launches
+        creating the same name at once wins."""
+        holder: list[StudyRecord] = []
+        storage = InMemoryStorage() if url is None else storages.open_storage(
+            url, create=True, heartbeat_s=meta.heartbeat_s, grace_s=meta.grace_s, stale_callback=_StaleRerun(holder))
+        try:
+            study = optuna.create_study(storage=storage, study_name=name, directions=list(meta.directions),
+                                        sampler=sampler, pruner=pruner)
+        except DuplicatedStudyError:
+            raise RecordError(f"--study {name}: already exists in {storages.mask(url)}; join it with `automl worker`, "
+                              "or choose another --study") from None
+        study.set_user_attr(META_KEY, meta.to_json())
+        study.set_user_attr(FORMAT_KEY, RECORD_FORMAT)
+        record = cls(study, storage, url, meta, results_dir)
+        holder.append(record)
+        if results_dir is not None and url is not None:
+            write_marker(results_dir, url, name)
+        return record
+
+    @classmethod
+    def open(cls, url: str, name: str, results_dir: str | Path | None = None,
+             sampler: optuna.samplers.BaseSampler | None = None,
+             pruner: optuna.pruners.BasePruner | None = None) -> "StudyRecord":
+        """An existing study; an unknown name lists the studies there."""
+        storage = storages.open_storage(url)
+        study = storages.load_optuna_study(storage, url, name)
+        meta = meta_of(study.user_attrs, name)
+        if meta is not None and meta.heartbeat_s:
+            holder: list[StudyRecord] = []
+            storage = storages.open_storage(url, heartbeat_s=meta.heartbeat_s, grace_s=meta.grace_s,
+                                            stale_callback=_StaleRerun(holder))
+            study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+            record = cls(study, storage, url, meta, results_dir)
+            holder.append(record)
+            return record
+        if sampler is not None or pruner is not None:
+            study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+        return cls(study, storage, url, meta, results_dir)
+
+    @classmethod
+    def of_results_dir(cls, results_dir: str | Path, **kwargs: Any) -> "StudyRecord":
+        """The study ``automl`` recorded in a results dir (its ``study.json``)."""
+        url, name = marker_of(results_dir)
+        return cls.open(url, name, results_dir, **kwargs)
+
+    # --- what the study is --------------------------------------------------------------------------------
 
     @property
     def name(self) -> str:
         return self.study.study_name
 
-    @cached_property
-    def options(self) -> StudyOptions | None:
-        return study_options(self.study)
+    @property
+    def masked_url(self) -> str:
+        return storages.mask(self.url) if self.url else "memory"
 
     @property
     def made_by_automl(self) -> bool:
-        return self.options is not None
+        return self.meta is not None
 
     @property
     def metric(self) -> str:
         """The optimised KPI's name; ``value`` for a plain Optuna study."""
-        return self.options.metric if self.options else "value"
+        return self.meta.metric if self.meta else "value"
 
-    @cached_property
+    @property
     def direction(self) -> str:
-        if self.options:
-            return self.options.direction
+        if self.meta:
+            return self.meta.direction
         return "maximize" if self.study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else "minimize"
 
-    @cached_property
+    @property
     def max_epochs(self) -> int | None:
-        """Epochs a full trial trains (what pruning saves is counted against it)."""
-        raw = self.study.user_attrs.get("base_spec")
-        if raw:
-            epochs = (json.loads(raw).get("train") or {}).get("num_epochs")
-            if epochs:
-                return int(epochs)
-        return self.options.max_epochs if self.options else None
+        return self.meta.max_epochs if self.meta else None
 
-    @cached_property
-    def summary(self) -> dict[str, Any] | None:
-        """``<results>/summary.json`` written by the handoff, when there is one."""
-        if self.results_dir is None:
+    # --- reading trials ---------------------------------------------------------------------------------
+
+    def frozen(self, states: Iterable[TrialState] | None = None) -> list[optuna.trial.FrozenTrial]:
+        return self.study.get_trials(deepcopy=False, states=tuple(states) if states is not None else None)
+
+    def trials(self, frozen: list[optuna.trial.FrozenTrial] | None = None) -> list[TrialRecord]:
+        automl = self.made_by_automl
+        return [TrialRecord.of(t, automl) for t in (self.frozen() if frozen is None else frozen)]
+
+    def trial(self, number: int) -> TrialRecord:
+        return TrialRecord.of(self.storage.get_trial(self._trial_id(number)), self.made_by_automl)
+
+    def counted(self, trials: list[TrialRecord] | None = None) -> list[TrialRecord]:
+        """Finished trials that count towards ``max_trials``."""
+        return counted(self.trials() if trials is None else trials)
+
+    def best_trial(self, trials: list[TrialRecord] | None = None) -> TrialRecord | None:
+        return best_of(self.trials() if trials is None else trials, self.direction)
+
+    def best_epoch(self, trial: TrialRecord) -> int | None:
+        return trial.best_epoch if trial.best_epoch is not None else best_epoch(trial.epochs, self.direction)
+
+    def device_hours(self, trials: list[TrialRecord] | None = None) -> dict[str, float]:
+        return device_hours(self.trials() if trials is None else trials, self.max_epochs)
+
+    def is_finished(self, trials: list[TrialRecord] | None = None) -> bool:
+        """Every trial of the budget finished (or the study was stopped)."""
+        if self.stopped() is not None:
+            return True
+        return self.meta is not None and len(self.counted(trials)) >= self.meta.max_trials
+
+    def is_active(self, trials: list[TrialRecord] | None = None) -> bool:
+        """Trials are running and the budget is not spent: a page of it should keep refreshing."""
+        trials = self.trials() if trials is None else trials
+        return not self.is_finished(trials) and any(t.state == "RUNNING" for t in trials)
+
+    # --- files of trials ---------------------------------------------------------------------------------
+
+    def path(self, relative: str | None, trial: TrialRecord | None = None) -> Path | None:
+        """A recorded path on this machine: under this record's results dir, else (a record opened by
+        storage URL alone) under the results dir of ``trial``'s worker when it ran on this host."""
+        base = self.results_dir
+        if base is None and trial is not None and trial.host == HOST and trial.root:
+            base = Path(trial.root)
+        if relative is None or base is None:
             return None
+        return base / relative
+
+    def locate(self, trial: TrialRecord, relative: str, what: str) -> Path:
+        """A recorded file of ``trial`` on this machine, or one line saying where it is."""
+        found = self.path(relative, trial)
+        if found is not None and found.is_file():
+            return found
+        if trial.host and trial.host != HOST:
+            raise RecordError(f"trial {trial.number}: {what} {relative} was written on host {trial.host} "
+                              f"({trial.root or 'its results dir'}) and is not in {self.results_dir}; "
+                              "give the workers one shared results dir (docs/AUTOML.md)")
+        if trial.number in self.deleted():
+            raise RecordError(f"trial {trial.number}: {what} {relative} was deleted by checkpoint retention")
+        raise RecordError(f"trial {trial.number}: {what} {found or relative} is missing; was it deleted?")
+
+    def latest_checkpoint(self, trial: TrialRecord) -> str | None:
+        """The recorded checkpoint of the trial's last epoch that this machine can read."""
+        for epoch in sorted(trial.checkpoints, reverse=True):
+            path = self.path(trial.checkpoints[epoch], trial)
+            if path is not None and path.is_file():
+                return trial.checkpoints[epoch]
+        return None
+
+    # --- writing trials --------------------------------------------------------------------------------
+
+    def _trial_id(self, number: int) -> int:
+        if number not in self._trial_ids:
+            self._trial_ids[number] = self.storage.get_trial_id_from_study_id_trial_number(self._study_id, number)
+        return self._trial_ids[number]
+
+    def _set(self, number: int, **values: Any) -> None:
+        trial_id = self._trial_id(number)
+        for key, value in values.items():
+            self.storage.set_trial_user_attr(trial_id, key, value)
+
+    def enqueue(self, params: dict[str, Any], origin: str, config: dict[str, Any], **extra: Any) -> None:
+        """A trial that runs ``config`` next (``extra``: ``rerun_of``, ``resume_from``, ...)."""
+        attrs = {"origin": origin, "config": config, **{k: v for k, v in extra.items() if v is not None}}
+        self.study.enqueue_trial(params, user_attrs=attrs)
+
+    def start(self, number: int, start: TrialStart, config: dict[str, Any] | None = None,
+              origin: str | None = None) -> None:
+        values = {"folder": start.folder, "host": start.host, "root": str(self.results_dir or ""),
+                  "worker": start.worker, "engine": start.engine, "devices": list(start.devices),
+                  "threads": start.threads, "ray_node": start.ray_node}
+        if config is not None:
+            values["config"] = config
+        if origin is not None:
+            values["origin"] = origin
+        self._set(number, **{k: v for k, v in values.items() if v is not None})
+
+    def process(self, number: int, pid: int, start_ticks: int | None) -> None:
+        self._set(number, pid=pid, start_ticks=start_ticks)
+
+    def placed(self, number: int, devices: tuple[str, ...], ray_node: str | None = None) -> None:
+        """Where a trial runs, once its engine placed it (Ray assigns devices after the start)."""
+        self._set(number, devices=list(devices) or ["cpu"], **({"ray_node": ray_node} if ray_node else {}))
+
+    def epoch(self, number: int, epoch: int, value: float, checkpoints: dict[int, str] | None = None,
+              trial: optuna.Trial | None = None) -> None:
+        """A validated epoch's metric (through ``trial.report`` when the engine holds the trial)."""
+        if trial is not None:
+            trial.report(value, epoch)
+        else:
+            self.storage.set_trial_intermediate_value(self._trial_id(number), epoch, value)
+        if checkpoints:
+            self._set(number, checkpoints={str(e): p for e, p in sorted(checkpoints.items())})
+
+    def set_params(self, number: int, params: dict[str, Any],
+                   distributions: dict[str, optuna.distributions.BaseDistribution]) -> None:
+        """Parameters of a trial whose values were drawn outside Optuna (Ray's generators)."""
+        trial_id = self._trial_id(number)
+        for name, distribution in distributions.items():
+            self.storage.set_trial_param(trial_id, name, distribution.to_internal_repr(params[name]), distribution)
+
+    def add_finished(self, trial: TrialRecord,
+                     distributions: dict[str, optuna.distributions.BaseDistribution]) -> None:
+        """A finished trial made elsewhere (an imported study, a test's fake), whole."""
+        frozen = optuna.trial.create_trial(
+            state=TrialState[trial.state], value=trial.value if trial.state == "COMPLETE" else None,
+            params=trial.params, distributions=distributions, user_attrs=trial.user_attrs(),
+            intermediate_values=trial.epochs)
+        frozen.datetime_start = trial.datetime_start or frozen.datetime_start
+        frozen.datetime_complete = trial.datetime_complete or frozen.datetime_complete
+        self.study.add_trial(frozen)
+
+    def lineage(self, number: int, lineage: list[dict], config: dict[str, Any]) -> None:
+        self._set(number, lineage=lineage, config=config)
+
+    def finish(self, number: int, end: TrialEnd) -> bool:
+        """Write the outcome, then the state (the trial is frozen afterwards). False when another
+        worker failed the trial as stale meanwhile (its re-run is queued; this result is dropped)."""
         try:
-            data = json.loads((self.results_dir / SUMMARY).read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-        return data if isinstance(data, dict) and data.get("study") == self.name else None
+            self._set(number, **end.user_attrs())
+        except UpdateFinishedTrialError:
+            return False
+        state = TrialState[end.state]
+        told = self.study.tell(number, end.value if state == TrialState.COMPLETE else None,
+                               state=state, skip_if_finished=True)
+        return told.state == state
+
+    def abandon(self, number: int, reason: str) -> bool:
+        """Fail a running trial whose worker is known to be gone, as interrupted (its re-run takes its
+        place). False when another worker failed it first."""
+        try:
+            self._set(number, failure=reason, interrupted=True)
+            return self.storage.set_trial_state_values(self._trial_id(number), state=TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            return False
+
+    def discard(self, number: int) -> None:
+        """A trial created past the budget by a worker racing others: never run."""
+        self._set(number, surplus=True, failure="not run: the budget was already taken by other workers")
+        self.study.tell(number, state=TrialState.FAIL)
+
+    def rerun(self, trial: TrialRecord) -> None:
+        """Queue the re-run of a stale or interrupted trial, from its last checkpoint this machine reads."""
+        origin = trial.origin if trial.origin in ("base spec", "plain training") else f"resume of {trial.number}"
+        self.enqueue(trial.params, origin, trial.config, rerun_of=trial.number,
+                     resume_from=self.latest_checkpoint(trial))
+
+    # --- liveness ----------------------------------------------------------------------------------------
+
+    @property
+    def heartbeats(self) -> bool:
+        return bool(self.meta and self.meta.heartbeat_s and self.url)
+
+    def heartbeat(self, numbers: Iterable[int]) -> None:
+        """This worker's running trials are alive."""
+        if self.heartbeats:
+            for number in numbers:
+                self.storage.record_heartbeat(self._trial_id(number))
+
+    def fail_stale(self) -> None:
+        """Fail the running trials whose heartbeat is older than the grace period (any worker's); each
+        is re-run (``rerun_of``) by whichever worker failed it."""
+        if self.heartbeats:
+            optuna.storages.fail_stale_trials(self.study)
+
+    # --- study-level marks -------------------------------------------------------------------------------
+
+    def deleted(self) -> set[int]:
+        """Trials whose checkpoints retention deleted."""
+        return {int(k[len(DELETED_PREFIX):]) for k in self.study.user_attrs if k.startswith(DELETED_PREFIX)}
+
+    def mark_deleted(self, number: int) -> None:
+        self.study.set_user_attr(f"{DELETED_PREFIX}{number}", True)
+
+    def stopped(self) -> str | None:
+        """Why the study was stopped early (e.g. its first trials all failed), if it was."""
+        return self.study.user_attrs.get(STOPPED_KEY)
+
+    def stop(self, reason: str) -> None:
+        self.study.set_user_attr(STOPPED_KEY, reason)
+
+    # --- the handoff's summary ---------------------------------------------------------------------------
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        """``<results>/summary.json`` written by the handoff of this study, when there is one."""
+        return read_summary(self.results_dir, self.name) if self.results_dir is not None else None
+
+    def write_summary(self, summary: dict[str, Any]) -> Path:
+        assert self.results_dir is not None
+        return write_summary(self.results_dir, summary)
 
 
-def _check_readable(url: str) -> None:
-    if url.startswith("sqlite") and "///" in url:
-        path = url.split("///", 1)[1].split("?", 1)[0]
-        if path and path != ":memory:" and not Path(path).is_file():
-            raise AutomlError(f"--storage {url}: no such database file ({path})")
+class _StaleRerun:
+    """Optuna's stale-trial callback: re-run the trial its worker abandoned."""
 
+    def __init__(self, holder: list[StudyRecord]) -> None:
+        self.holder = holder
 
-def _open_for_reading(url: str) -> optuna.storages.RDBStorage:
-    _check_readable(url)
-    return open_storage(url)
-
-
-def list_studies(storage: str) -> list[StudyInfo]:
-    """The studies in a storage (SQLAlchemy URL), in creation order."""
-    opened = _open_for_reading(storage)
-    infos = []
-    for summary in optuna.get_all_study_summaries(opened, include_best_trial=True):
-        directions = summary.directions
-        best = summary.best_trial.values[0] if summary.best_trial is not None and summary.best_trial.values else None
-        infos.append(StudyInfo(
-            name=summary.study_name, n_trials=summary.n_trials,
-            direction="maximize" if directions[0] == optuna.study.StudyDirection.MAXIMIZE else "minimize",
-            best_value=best, datetime_start=summary.datetime_start,
-            made_by="automl" if "options" in summary.user_attrs else "optuna"))
-    return infos
-
-
-def open_record(storage: str, study: str, results_dir: str | Path | None = None) -> StudyRecord:
-    """Open a study by storage URL and name; an unknown name lists the studies that exist."""
-    _check_readable(storage)
-    return record_of_study(load_study(storage, study), results_dir, storage)
-
-
-def record_of_results_dir(results_dir: str | Path) -> StudyRecord:
-    """The study ``automl launch`` recorded in a results dir (its ``study.json``)."""
-    storage, name = study_of_results_dir(results_dir)
-    return open_record(storage, name, results_dir)
-
-
-def record_of_study(study: optuna.Study, results_dir: str | Path | None = None,
-                    storage_url: str | None = None) -> StudyRecord:
-    """A record around a study already open; the results dir defaults to the one automl recorded."""
-    if results_dir is None:
-        options = study_options(study)
-        results_dir = options.results_dir if options is not None and Path(options.results_dir).is_dir() else None
-    storage = getattr(study._storage, "_backend", study._storage)  # Optuna wraps RDB storages in a cache
-    return StudyRecord(study, storage_url or str(getattr(storage, "url", "")),
-                       Path(results_dir).resolve() if results_dir is not None else None)
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if self.holder:
+            self.holder[0].rerun(TrialRecord.of(trial, lost_if_silent=True))

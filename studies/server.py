@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 from urllib.parse import urlsplit
 
-from automl.errors import AutomlError
 from studies.dashboard import fingerprint, render_dashboard
+from studies.errors import RecordError
 from studies.live import DASHBOARD_NAME
 from studies.record import StudyRecord
 
@@ -33,10 +33,10 @@ class DashboardPages:
     def current(self) -> tuple[str, bytes]:
         with self._lock:
             record = self.record()
-            trials = record.study.get_trials(deepcopy=False)
-            stamp = fingerprint(record, trials)
+            frozen = record.frozen()
+            stamp = fingerprint(record, record.trials(frozen))
             if stamp != self._stamp:
-                self._page = render_dashboard(record, live=True, trials=trials).encode()
+                self._page = render_dashboard(record, live=True, frozen=frozen).encode()
                 self._stamp = stamp
             return self._stamp, self._page
 
@@ -100,8 +100,8 @@ class DashboardServer(ThreadingHTTPServer):
             super().__init__((host, port), _Handler)
         except OSError as err:
             if err.errno == errno.EADDRINUSE:
-                raise AutomlError(f"--port {port}: already in use on {host}; choose another --port") from None
-            raise AutomlError(f"--host {host}: cannot listen on port {port} ({err.strerror or err})") from None
+                raise RecordError(f"--port {port}: already in use on {host}; choose another --port") from None
+            raise RecordError(f"--host {host}: cannot listen on port {port} ({err.strerror or err})") from None
 
     @property
     def url(self) -> str:

@@ -1,12 +1,13 @@
-"""One row per trial: ``trials_frame`` and its CSV / Parquet export.
+"""One row per trial: ``trials_frame`` and its CSV / Parquet export, read from the study record.
 
 Columns, in order: ``number``, ``state``, ``value`` (the optimised metric), ``origin``,
-``devices`` (``"0,1"`` or ``"cpu"``), ``datetime_start``, ``datetime_complete``, ``duration_s``,
-``epochs_done``, ``best_epoch``, ``device_seconds``, ``failure`` (the cause), ``checkpoint``
-(the best epoch's checkpoint while it exists), ``results_dir``; then one ``params_<key>``
-column per searched parameter, by its dotted spec key (automl's ``config``; a plain Optuna
-study's ``trial.params``); then ``<metric>_epoch_<n>``, the intermediate value of each epoch.
-A plain Optuna study leaves automl's columns empty.
+``devices`` (``"0,1"`` or ``"cpu"``), ``host``, ``datetime_start``, ``datetime_complete``,
+``duration_s``, ``epochs_done``, ``best_epoch``, ``device_seconds``, ``failure`` (the cause),
+``checkpoint`` (the best epoch's checkpoint while this machine holds it), ``results_dir`` (the
+trial's folder on this machine); then one ``params_<key>`` column per searched parameter, by its
+dotted spec key (automl's ``config``; a plain Optuna study's ``trial.params``); then
+``<metric>_epoch_<n>``, the intermediate value of each epoch. A plain Optuna study leaves automl's
+columns empty.
 """
 
 from __future__ import annotations
@@ -15,69 +16,54 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
-import optuna
 import pandas as pd
 
-from automl.errors import AutomlError
-from automl.resolver import best_epoch, checkpoint_of_epoch
-from studies.record import StudyRecord, open_record
+from studies.errors import RecordError
+from studies.record import StudyRecord
+from studies.trial_record import TrialRecord
 
 PARAM_PREFIX = "params_"
 EPOCH_INFIX = "_epoch_"
-FIXED_COLUMNS = ("number", "state", "value", "origin", "devices", "datetime_start", "datetime_complete", "duration_s",
-                 "epochs_done", "best_epoch", "device_seconds", "failure", "checkpoint", "results_dir")
+FIXED_COLUMNS = ("number", "state", "value", "origin", "devices", "host", "datetime_start", "datetime_complete",
+                 "duration_s", "epochs_done", "best_epoch", "device_seconds", "failure", "checkpoint", "results_dir")
 
 
 def trials_frame(storage: str, study: str) -> pd.DataFrame:
     """The trials of study ``study`` in ``storage`` (a SQLAlchemy URL), one row each."""
-    return frame_of(open_record(storage, study))
+    return frame_of(StudyRecord.open(storage, study))
 
 
-def trial_params(record: StudyRecord, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+def trial_params(record: StudyRecord, trial: TrialRecord) -> dict[str, Any]:
     """The searched values by spec key: automl's ``config``; Optuna's params for a plain study."""
-    if record.made_by_automl:
-        return dict(trial.user_attrs.get("config") or {})
-    return dict(trial.params)
+    return dict(trial.config) if record.made_by_automl else dict(trial.params)
 
 
-def _value(trial: optuna.trial.FrozenTrial) -> float | None:
-    return trial.values[0] if trial.values else None
+def _checkpoint(record: StudyRecord, trial: TrialRecord) -> str | None:
+    epoch = record.best_epoch(trial)
+    path = record.path(trial.checkpoints.get(epoch), trial) if epoch is not None else None
+    return str(path) if path is not None and path.is_file() else None
 
 
-def _checkpoint(trial: optuna.trial.FrozenTrial, direction: str) -> str | None:
-    folder = trial.user_attrs.get("results_dir")
-    train_dir = Path(folder) / "train" if folder else None
-    if train_dir is None or not train_dir.is_dir():
-        return None
-    epoch = trial.user_attrs.get("best_epoch")
-    if epoch is None and trial.intermediate_values:
-        epoch = best_epoch(dict(trial.intermediate_values), direction)
-    found = checkpoint_of_epoch(train_dir, int(epoch)) if epoch is not None else None
-    return str(found) if found else None
-
-
-def frame_of(record: StudyRecord, trials: list[optuna.trial.FrozenTrial] | None = None) -> pd.DataFrame:
+def frame_of(record: StudyRecord, trials: list[TrialRecord] | None = None) -> pd.DataFrame:
     """``trials_frame`` of an opened record (``trials``: the ones already read, to read them once)."""
-    trials = record.study.get_trials(deepcopy=False) if trials is None else trials
+    trials = record.trials() if trials is None else trials
     rows, param_keys, epochs = [], {}, set()
     for trial in trials:
-        attrs = trial.user_attrs
-        devices = attrs.get("devices")
         start, end = trial.datetime_start, trial.datetime_complete
+        folder = record.path(trial.folder, trial)
         row: dict[str, Any] = {
-            "number": trial.number, "state": trial.state.name, "value": _value(trial), "origin": attrs.get("origin"),
-            "devices": ",".join(map(str, devices)) if isinstance(devices, list) else devices,
+            "number": trial.number, "state": trial.state, "value": trial.value, "origin": trial.origin,
+            "devices": ",".join(map(str, trial.devices)) or None, "host": trial.host,
             "datetime_start": start, "datetime_complete": end,
             "duration_s": (end - start).total_seconds() if start and end else None,
-            "epochs_done": attrs.get("epochs_done", len(trial.intermediate_values) or None),
-            "best_epoch": attrs.get("best_epoch"), "device_seconds": attrs.get("device_seconds"),
-            "failure": attrs.get("failure"), "checkpoint": _checkpoint(trial, record.direction),
-            "results_dir": attrs.get("results_dir"),
+            "epochs_done": len(trial.epochs) or None, "best_epoch": record.best_epoch(trial),
+            "device_seconds": trial.device_seconds, "failure": trial.failure,
+            "checkpoint": _checkpoint(record, trial), "results_dir": str(folder) if folder else None,
         }
         for key, value in trial_params(record, trial).items():
             param_keys.setdefault(key, None)
             row[PARAM_PREFIX + key] = value
-        for epoch, value in trial.intermediate_values.items():
+        for epoch, value in trial.epochs.items():
             epochs.add(epoch)
             row[f"{record.metric}{EPOCH_INFIX}{epoch}"] = value
         rows.append(row)
@@ -143,4 +129,4 @@ def export_trials(frame: pd.DataFrame, csv: str | Path | TextIO | None = None,
         except BrokenPipeError:  # `automl trials ... | head`
             raise
         except OSError as err:
-            raise AutomlError(f"{flag} {target}: cannot write ({err.strerror or err})") from None
+            raise RecordError(f"{flag} {target}: cannot write ({err.strerror or err})") from None

@@ -21,7 +21,9 @@ from automl.errors import AutomlError
 from automl.policy import decide
 from automl.resolver import resolve_checkpoint
 from automl.skill import load_skill
-from automl.storage import load_study, study_of_results_dir
+from studies.errors import RecordError
+from studies.record import StudyRecord
+from studies.trial_record import StudyMeta, TrialRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_TRAINER = Path(__file__).resolve().parent / "fixtures" / "fake_trainer.py"
@@ -59,8 +61,12 @@ def _launch(skill: Path, results: Path, *extra: str) -> int:
                  "--hyperparameters", "train.optim.base_lr", "--algorithm", "random", "--no-handoff", *extra])
 
 
-def _study(results: Path) -> optuna.Study:
-    return load_study(*study_of_results_dir(results))
+def _record(results: Path) -> StudyRecord:
+    return StudyRecord.of_results_dir(results)
+
+
+def _trials(results: Path) -> list[TrialRecord]:
+    return _record(results).trials()
 
 
 def _overlap(a, b) -> bool:
@@ -83,9 +89,9 @@ def test_policy_order_flag_then_request_then_skill(fake_skill):
 def test_policy_off_runs_exactly_one_plain_training_in_the_same_layout(fake_skill, tmp_path, capsys):
     results = tmp_path / "off"
     assert _launch(fake_skill, results, "--request", "plain training please", "--max-trials", "5") == 0
-    study = _study(results)
-    assert len(study.trials) == 1 and study.trials[0].params == {}
-    assert study.trials[0].user_attrs["origin"] == "plain training"
+    trials = _trials(results)
+    assert len(trials) == 1 and trials[0].params == {} and trials[0].config == {}
+    assert trials[0].origin == "plain training"
     assert (results / "trials" / "0" / "train" / "status.json").exists()
     assert "automl_policy off" in capsys.readouterr().out
 
@@ -95,17 +101,17 @@ def test_policy_off_runs_exactly_one_plain_training_in_the_same_layout(fake_skil
 def test_parallel_trials_on_two_gpu_ids_never_share_one(fake_skill, tmp_path):
     results = tmp_path / "gpus"
     assert _launch(fake_skill, results, "--max-trials", "6", "--parallel", "2", "--gpus", "0,1") == 0
-    trials = _study(results).trials
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 6
+    trials = _trials(results)
+    assert [t.state for t in trials] == ["COMPLETE"] * 6
     seen = []
     for trial in trials:
         env = json.loads((results / "trials" / str(trial.number) / "env.json").read_text())
-        assert [env["CUDA_VISIBLE_DEVICES"]] == trial.user_attrs["devices"]
+        assert (env["CUDA_VISIBLE_DEVICES"],) == trial.devices
         seen.append(env["CUDA_VISIBLE_DEVICES"])
     overlapping = [(a, b) for a in trials for b in trials if a.number < b.number and _overlap(a, b)]
     assert overlapping  # the two slots really ran at once
     for a, b in overlapping:
-        assert a.user_attrs["devices"] != b.user_attrs["devices"], (a.number, b.number)
+        assert a.devices != b.devices, (a.number, b.number)
     assert set(seen) == {"0", "1"}
 
 
@@ -120,10 +126,10 @@ def test_cpu_trials_split_the_cores(fake_skill, tmp_path):
 def test_base_spec_runs_first_and_the_rest_is_sampled(fake_skill, tmp_path):
     results = tmp_path / "base"
     assert _launch(fake_skill, results, "--max-trials", "3") == 0
-    trials = _study(results).trials
-    assert trials[0].user_attrs["origin"] == "base spec"
-    assert trials[0].user_attrs["config"] == {"train.optim.base_lr": 0.00035}
-    assert {t.user_attrs["origin"] for t in trials[1:]} == {"sampler"}
+    trials = _trials(results)
+    assert trials[0].origin == "base spec"
+    assert trials[0].config == {"train.optim.base_lr": 0.00035}
+    assert {t.origin for t in trials[1:]} == {"sampler"}
 
 
 def test_a_pruned_trial_is_stopped_and_recorded(fake_skill, tmp_path, monkeypatch):
@@ -132,10 +138,10 @@ def test_a_pruned_trial_is_stopped_and_recorded(fake_skill, tmp_path, monkeypatc
     assert main(["launch", "--skill-dir", str(fake_skill), "--results-dir", str(results), "--max-epochs", "6",
                  "--hyperparameters", "train.optim.base_lr", "--algorithm", "asha", "--max-trials", "8",
                  "--no-handoff", "--seed", "3"]) == 0
-    pruned = [t for t in _study(results).trials if t.state == TrialState.PRUNED]
+    pruned = [t for t in _trials(results) if t.state == "PRUNED"]
     assert pruned
     for trial in pruned:
-        assert trial.user_attrs["epochs_done"] < 6
+        assert len(trial.epochs) < 6
         lines = (results / "trials" / str(trial.number) / "train" / "status.json").read_text().splitlines()
         assert json.loads(lines[-1])["status"] == "RUNNING"  # stopped mid-run, never reached SUCCESS
         pid = json.loads((results / "trials" / str(trial.number) / "env.json").read_text())["pid"]
@@ -143,20 +149,24 @@ def test_a_pruned_trial_is_stopped_and_recorded(fake_skill, tmp_path, monkeypatc
             os.kill(pid, 0)
 
 
-def test_failures_are_recorded_with_their_cause_and_infrastructure_ones_retried(fake_skill, tmp_path, behaviours):
-    behaviours({"1": "crash", "2": "nan", "3": "killed"})
+def test_failures_are_recorded_with_their_cause_and_infrastructure_ones_retried_in_place(fake_skill, tmp_path,
+                                                                                        behaviours):
+    behaviours({"1": "crash", "2": "nan", "3": "killed_once", "4": "killed"})
     results = tmp_path / "fail"
     assert _launch(fake_skill, results, "--max-trials", "5", "--retries", "1") == 0
-    trials = {t.number: t for t in _study(results).trials}
-    assert trials[1].state == TrialState.FAIL
-    assert trials[1].user_attrs["failure"] == "exit code 1: RuntimeError: simulated crash in the data loader"
-    assert trials[2].user_attrs["failure"].startswith("NaN loss")
-    assert trials[3].user_attrs["failure"] == "killed by SIGKILL; out of memory?"
-    assert trials[3].user_attrs["superseded_by"] == "retry"
-    retry = [t for t in trials.values() if t.user_attrs.get("retry_of") == 3]
-    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE and retry[0].params == trials[3].params
-    counted = [t for t in trials.values() if not t.user_attrs.get("superseded_by")]
-    assert len(counted) == 5
+    trials = {t.number: t for t in _trials(results)}
+    assert sorted(trials) == [0, 1, 2, 3, 4]  # a retry is the same trial, not a new one
+    assert trials[1].state == "FAIL" and trials[1].attempts == ()  # a crash of the trainer is not retried
+    assert trials[1].failure == "exit code 1: RuntimeError: simulated crash in the data loader"
+    assert trials[2].failure.startswith("NaN loss") and trials[2].attempts == ()
+    assert trials[3].state == "COMPLETE" and trials[3].attempts == ("killed by SIGKILL; out of memory?",)
+    assert sorted(trials[3].epochs) == [0, 1, 2, 3]
+    lines = [json.loads(line) for line in (results / "trials" / "3" / "train" / "status.json").read_text().splitlines()]
+    restarts = [line["epoch"] for line in lines if line["status"] == "STARTED"]
+    assert restarts[0] == 0 and restarts[1] > 0  # the retry continued from the trial's latest checkpoint
+    assert trials[4].state == "FAIL" and trials[4].failure == "killed by SIGKILL; out of memory?"
+    assert trials[4].attempts == ("killed by SIGKILL; out of memory?",)  # --retries 1: two attempts in all
+    assert len(_record(results).counted()) == 5
 
 
 def test_a_study_whose_first_trials_all_fail_stops_with_a_diagnosis(fake_skill, tmp_path, behaviours, capsys):
@@ -165,7 +175,7 @@ def test_a_study_whose_first_trials_all_fail_stops_with_a_diagnosis(fake_skill, 
     assert _launch(fake_skill, results, "--max-trials", "10") == 1
     err = capsys.readouterr().err
     assert "the first 3 trials all failed" in err and "simulated crash" in err
-    assert len(_study(results).trials) == 3
+    assert len(_trials(results)) == 3
 
 
 def test_metric_never_reported_fails_the_trial_instead_of_scoring_zero(fake_skill, tmp_path):
@@ -175,16 +185,16 @@ def test_metric_never_reported_fails_the_trial_instead_of_scoring_zero(fake_skil
     info_path.write_text(yaml.safe_dump(info))
     results = tmp_path / "metric"
     assert _launch(fake_skill, results, "--max-trials", "1", "--metric", "rank_1") == 1
-    (trial,) = _study(results).trials
-    assert trial.state == TrialState.FAIL and trial.user_attrs["failure"].startswith("no rank_1 reported")
+    (trial,) = _trials(results)
+    assert trial.state == "FAIL" and trial.failure.startswith("no rank_1 reported")
 
 
 def test_checkpoints_of_finished_non_best_trials_are_deleted(fake_skill, tmp_path):
     results = tmp_path / "retention"
     assert _launch(fake_skill, results, "--max-trials", "4") == 0
-    study = _study(results)
-    keep = {study.best_trial.number, 0}  # the best and the base-spec baseline
-    for trial in study.trials:
+    record = _record(results)
+    keep = {record.best_trial().number, 0}  # the best and the base-spec baseline
+    for trial in record.trials():
         files = list((results / "trials" / str(trial.number) / "train").glob("model_epoch_*.pth"))
         assert bool(files) == (trial.number in keep), trial.number
     results = tmp_path / "kept"
@@ -204,36 +214,39 @@ def test_sigkilled_controller_resumes_without_losing_or_duplicating_trials(fake_
     deadline = time.time() + 120
     while time.time() < deadline:  # wait until some trials finished and others are running
         if (results / "study.json").exists():
-            study = _study(results)
-            done = [t for t in study.trials if t.state == TrialState.COMPLETE]
-            running = [t for t in study.trials if t.state == TrialState.RUNNING and t.user_attrs.get("pid")]
+            trials = _trials(results)
+            done = [t for t in trials if t.state == "COMPLETE"]
+            running = [t for t in trials if t.state == "RUNNING" and t.pid]
             if len(done) >= 2 and running:
                 break
         time.sleep(0.2)
     controller.send_signal(signal.SIGKILL)
     controller.wait()
-    before = _study(results)
-    values = {t.number: t.value for t in before.trials if t.state == TrialState.COMPLETE}
-    orphans = [t.user_attrs["pid"] for t in before.trials if t.state == TrialState.RUNNING and t.user_attrs.get("pid")]
+    before = _trials(results)
+    values = {t.number: t.value for t in before if t.state == "COMPLETE"}
+    orphans = [t.pid for t in before if t.state == "RUNNING" and t.pid]
     assert orphans and all(_alive(pid) for pid in orphans)  # SIGKILL left the trial processes behind
 
     assert main(["resume", "--results-dir", str(results)]) == 0
-    after = _study(results)
+    record = _record(results)
+    after = record.trials()
     assert not any(_alive(pid) for pid in orphans)
-    numbers = [t.number for t in after.trials]
+    numbers = [t.number for t in after]
     assert numbers == sorted(set(numbers))  # trial numbers never repeat
     for number, value in values.items():
-        assert after.trials[number].value == value  # completed trials keep their values
-    interrupted = [t for t in after.trials if t.user_attrs.get("interrupted")]
-    assert interrupted and all(t.state == TrialState.FAIL for t in interrupted)
-    reruns = [t for t in after.trials if str(t.user_attrs.get("origin", "")).startswith("resume of")]
-    assert len(reruns) == len(interrupted) - sum(t.user_attrs.get("origin") == "base spec" for t in interrupted)
-    counted = [t for t in after.trials if t.state.is_finished() and not t.user_attrs.get("interrupted")
-               and not t.user_attrs.get("superseded_by")]
-    assert len(counted) == 6 and all(t.state == TrialState.COMPLETE for t in counted)
-    continued = [t for t in after.trials if t.user_attrs.get("resume_from")]
+        assert after[number].value == value  # completed trials keep their values
+    interrupted = [t for t in after if t.interrupted]
+    assert interrupted and all(t.state == "FAIL" for t in interrupted)
+    reruns = [t for t in after if t.rerun_of is not None]
+    assert sorted(t.rerun_of for t in reruns) == sorted(t.number for t in interrupted)  # each re-run exactly once
+    assert all(t.origin == ("base spec" if after[t.rerun_of].origin == "base spec" else f"resume of {t.rerun_of}")
+               for t in reruns)
+    counted = record.counted()
+    assert len(counted) == 6 and all(t.state == "COMPLETE" for t in counted)
+    assert not {t.number for t in interrupted} & {t.number for t in counted}
+    continued = [t for t in after if t.resume_from]
     for trial in continued:  # a re-run with a checkpoint continued from it instead of starting over
-        first = json.loads((Path(trial.user_attrs["results_dir"]) / "train" / "status.json").read_text().splitlines()[0])
+        first = json.loads((results / trial.folder / "train" / "status.json").read_text().splitlines()[0])
         assert first["epoch"] > 0
 
 
@@ -256,36 +269,63 @@ def test_resume_refuses_while_a_controller_is_alive(fake_skill, tmp_path):
 
 # --- resolver -------------------------------------------------------------------------------------------
 
-def _fake_trial(study, folder: Path, number: int, value: float, epochs: dict[int, float], checkpoints=None):
-    train = folder / str(number) / "train"
+def _resolver_record(tmp_path: Path) -> StudyRecord:
+    meta = StudyMeta(metrics=("cmc_rank_1",), directions=("maximize",), max_trials=2, max_epochs=4)
+    return StudyRecord.create(f"sqlite:///{tmp_path / 'study.db'}", "resolver", meta, tmp_path)
+
+
+def _fake_trial(record: StudyRecord, number: int, value: float, epochs: dict[int, float]) -> None:
+    """A finished trial whose checkpoints of every epoch exist, with its latest link."""
+    train = record.results_dir / "trials" / str(number) / "train"
     train.mkdir(parents=True)
-    for epoch, kpi in epochs.items():
-        with (train / "status.json").open("a") as handle:
-            handle.write(json.dumps({"status": "RUNNING", "epoch": epoch, "kpi": {"cmc_rank_1": str(kpi)}}) + "\n")
-    for epoch in (epochs if checkpoints is None else checkpoints):
-        (train / f"model_epoch_{epoch:03d}_step_{(epoch + 1) * 7:05d}.pth").write_bytes(b"x")
-    (train / "reid_model_latest.pth").symlink_to(f"model_epoch_{max(epochs):03d}_step_{(max(epochs) + 1) * 7:05d}.pth")
-    study.add_trial(optuna.trial.create_trial(value=value, user_attrs={"results_dir": str(folder / str(number))}))
+    checkpoints = {e: f"trials/{number}/train/model_epoch_{e:03d}_step_{(e + 1) * 7:05d}.pth" for e in epochs}
+    for relative in checkpoints.values():
+        (record.results_dir / relative).write_bytes(b"x")
+    (train / "reid_model_latest.pth").symlink_to(Path(checkpoints[max(epochs)]).name)
+    record.add_finished(TrialRecord(number=number, state="COMPLETE", value=value, params={}, epochs=epochs,
+                                    datetime_start=None, datetime_complete=None, config={},
+                                    folder=f"trials/{number}", checkpoints=checkpoints), {})
 
 
 def test_resolver_picks_the_best_trial_then_its_best_epoch_with_ties_to_the_later(tmp_path):
-    study = optuna.create_study(direction="maximize")
-    _fake_trial(study, tmp_path, 0, 0.7, {0: 0.5, 1: 0.7, 2: 0.6})
-    _fake_trial(study, tmp_path, 1, 0.9, {0: 0.6, 1: 0.9, 2: 0.9, 3: 0.8})
-    resolved = resolve_checkpoint(study)
+    record = _resolver_record(tmp_path)
+    _fake_trial(record, 0, 0.7, {0: 0.5, 1: 0.7, 2: 0.6})
+    _fake_trial(record, 1, 0.9, {0: 0.6, 1: 0.9, 2: 0.9, 3: 0.8})
+    resolved = resolve_checkpoint(record)
     assert (resolved.trial, resolved.epoch) == (1, 2)
     assert resolved.checkpoint.name == "model_epoch_002_step_00021.pth"
-    assert resolve_checkpoint(study, latest=True).checkpoint.name == "reid_model_latest.pth"
+    assert resolve_checkpoint(tmp_path).checkpoint == resolved.checkpoint  # by results dir, from any directory
+    assert resolve_checkpoint(record, latest=True).checkpoint.name == "reid_model_latest.pth"
     resolved.checkpoint.unlink()
-    with pytest.raises(AutomlError, match="best epoch 2 .* is missing; was it deleted"):
-        resolve_checkpoint(study)
+    with pytest.raises(RecordError, match="best epoch 2 .* is missing; was it deleted"):
+        resolve_checkpoint(record)
 
 
-def test_resolver_needs_a_completed_trial():
-    study = optuna.create_study()
-    study.add_trial(optuna.trial.create_trial(state=TrialState.FAIL))
+def test_resolver_follows_a_moved_results_dir(tmp_path):
+    record = _resolver_record(tmp_path / "here")
+    _fake_trial(record, 0, 0.7, {0: 0.5, 1: 0.7})
+    moved = tmp_path / "there"
+    (tmp_path / "here").rename(moved)
+    resolved = resolve_checkpoint(moved)
+    assert resolved.checkpoint == moved / "trials" / "0" / "train" / "model_epoch_001_step_00014.pth"
+
+
+def test_resolver_names_the_host_of_a_checkpoint_on_another_machine(tmp_path):
+    record = _resolver_record(tmp_path)
+    record.add_finished(TrialRecord(number=0, state="COMPLETE", value=0.5, params={}, epochs={0: 0.5},
+                                    datetime_start=None, datetime_complete=None, config={}, folder="trials/0",
+                                    host="gpu-box-7", root="/data/results",
+                                    checkpoints={0: "trials/0/train/model_epoch_000_step_00007.pth"}), {})
+    with pytest.raises(RecordError, match="written on host gpu-box-7 \\(/data/results\\)"):
+        resolve_checkpoint(record)
+
+
+def test_resolver_needs_a_completed_trial(tmp_path):
+    record = _resolver_record(tmp_path)
+    record.add_finished(TrialRecord(number=0, state="FAIL", value=None, params={}, epochs={}, datetime_start=None,
+                                    datetime_complete=None, config={}), {})
     with pytest.raises(AutomlError, match="no completed trial"):
-        resolve_checkpoint(study)
+        resolve_checkpoint(record)
 
 
 def test_status_and_best_as_json(fake_skill, tmp_path, capsys):
@@ -364,15 +404,16 @@ def test_real_study_on_tiny_two_parallel_trials_then_handoff(tmp_path, tiny_data
     assert main(["launch", "--skill-dir", str(ROOT), "--results-dir", str(results), "--spec", str(spec),
                  "--max-trials", "4", "--parallel", "2", "--gpus", "0,1", "--algorithm", "tpe",
                  "--hyperparameters", "train.optim.base_lr,dataset.re_prob,model.label_smooth"]) == 0
-    study = _study(results)
-    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
-    for a in study.trials:
-        for b in study.trials:
+    record = _record(results)
+    trials = record.trials()
+    assert [t.state for t in trials] == ["COMPLETE"] * 4
+    for a in trials:
+        for b in trials:
             if a.number < b.number and _overlap(a, b):
-                assert a.user_attrs["devices"] != b.user_attrs["devices"]
+                assert a.devices != b.devices
     summary = json.loads((results / "summary.json").read_text())
     best = resolve_checkpoint(results)
-    assert summary["best"]["trial"] == best.trial == study.best_trial.number
+    assert summary["best"]["trial"] == best.trial == record.best_trial().number
     assert summary["selection"].startswith("validation split")
     assert 0 <= summary["test_evaluation"]["cmc_rank_1"] <= 1 and "baseline" in summary
     handoff = results / "handoff" / "best"
@@ -386,6 +427,6 @@ def test_every_epoch_a_trial_reports_is_scored_even_the_last_lines_before_exit(f
     monkeypatch.setenv("FAKE_EPOCH_S", "0")  # the child finishes between two polls of the launcher
     results = tmp_path / "fast"
     assert _launch(fake_skill, results, "--max-trials", "3") == 0
-    for trial in _study(results).trials:
-        assert trial.user_attrs["epochs_done"] == 4
-        assert trial.value == max(float(v) for v in trial.user_attrs["kpis"].values())
+    for trial in _trials(results):
+        assert sorted(trial.epochs) == [0, 1, 2, 3]
+        assert trial.value == max(trial.epochs.values())

@@ -48,7 +48,7 @@ FILLED = {"dataset": {"train_dataset_dir": "/d/train", "query_dataset_dir": "/d/
 # --- generation -------------------------------------------------------------------------------
 
 def test_committed_files_are_what_the_generator_writes():
-    done = subprocess.run([sys.executable, "-m", "schemas", "--check"], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "reid_core.skill", "--check"], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -59,7 +59,7 @@ def test_check_names_every_stale_or_missing_file_and_write_fixes_them(tmp_path):
     (tmp_path / "schemas" / "train.schema.json").write_text("{}")
     (tmp_path / "references" / "skill_info.yaml").unlink()
     assert sorted(stale_files(SKILL, tmp_path)) == ["references/skill_info.yaml", "schemas/train.schema.json"]
-    done = subprocess.run([sys.executable, "-m", "schemas", "--check", "--root", str(tmp_path)],
+    done = subprocess.run([sys.executable, "-m", "reid_core.skill", "--check", "--root", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 1 and "schemas/train.schema.json" in done.stdout
 

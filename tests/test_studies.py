@@ -21,14 +21,16 @@ import pytest
 from PIL import Image
 
 from automl.cli import main
-from automl.storage import load_study, study_of_results_dir
+from automl.trial_files import cmc_at
 from studies import dashboard as dashboard_module
-from studies import figures, list_studies, record_of_results_dir, record_of_study, render_dashboard, trials_frame
+from studies import figures, list_studies, render_dashboard, run_figures, trials_frame
 from studies.dashboard import write_atomically
 from studies.live import RENDER_SHARE, refresh_dashboard, wait_for_refresh
+from studies.record import StudyRecord
+from studies.results_dir import marker_of
 from studies.server import DashboardPages, DashboardServer
-from studies.synthetic import synthetic_study
 from studies.trials import export_trials, frame_of, portable
+from study_builder import synthetic_study
 
 from headless_chromium import Chromium, install_chromium
 from test_automl import make_fake_skill
@@ -77,6 +79,15 @@ def automl_study(tmp_path_factory):
     return results
 
 
+def _record(study: optuna.Study, url: str, results_dir: Path | None = None) -> StudyRecord:
+    """The record of a plain Optuna study in ``url``."""
+    return StudyRecord.open(url, study.study_name, results_dir)
+
+
+def _sqlite(tmp_path: Path, name: str = "study") -> str:
+    return f"sqlite:///{tmp_path / (name + '.db')}"
+
+
 def _plain_study(url: str, name: str = "plain") -> optuna.Study:
     """A plain Optuna study: log-scale and categorical params, epochs reported, one pruned, one failed."""
     study = optuna.create_study(storage=url, study_name=name, direction="minimize")
@@ -99,23 +110,25 @@ def _plain_study(url: str, name: str = "plain") -> optuna.Study:
 # --- the trial table ----------------------------------------------------------------------------------
 
 def test_trials_frame_of_an_automl_study_has_a_row_per_trial_with_everything_recorded(automl_study):
-    storage, name = study_of_results_dir(automl_study)
+    storage, name = marker_of(automl_study)
     frame = trials_frame(storage, name)
-    study = load_study(storage, name)
-    assert list(frame["number"]) == [t.number for t in study.trials] and len(frame) == 5
-    for trial, row in zip(study.trials, frame.to_dict("records")):
-        assert row["state"] == trial.state.name
+    record = StudyRecord.of_results_dir(automl_study)
+    trials = record.trials()
+    assert list(frame["number"]) == [t.number for t in trials] and len(frame) == 5
+    for trial, row in zip(trials, frame.to_dict("records")):
+        assert row["state"] == trial.state
         assert (row["value"] == trial.value) or (trial.value is None and np.isnan(row["value"]))
-        for key, value in trial.user_attrs["config"].items():
+        for key, value in trial.config.items():
             assert row[f"params_{key}"] == value
-        for epoch, value in trial.intermediate_values.items():
+        for epoch, value in trial.epochs.items():
             assert row[f"cmc_rank_1_epoch_{epoch}"] == value
-        assert row["devices"] == ",".join(trial.user_attrs["devices"]) and row["devices"] in ("0", "1")
+        assert row["devices"] == ",".join(trial.devices) and row["devices"] in ("0", "1")
         assert row["duration_s"] == pytest.approx((trial.datetime_complete - trial.datetime_start).total_seconds())
-        assert row["results_dir"] == trial.user_attrs["results_dir"]
+        assert row["host"] == trial.host
+        assert Path(row["results_dir"]) == automl_study.resolve() / "trials" / str(trial.number)
     crashed = frame.set_index("number").loc[2]
     assert crashed["state"] == "FAIL" and "simulated crash" in crashed["failure"]
-    best = study.best_trial.number
+    best = record.best_trial().number
     checkpoints = frame.set_index("number")["checkpoint"]
     assert Path(checkpoints[best]).is_file() and Path(checkpoints[best]).name.startswith("model_epoch_")
     deleted = [n for n in frame["number"] if n not in (best, 0)]  # retention kept the best and the baseline
@@ -139,7 +152,7 @@ def test_trials_frame_of_a_plain_optuna_study(tmp_path):
 
 
 def test_csv_and_parquet_round_trip(automl_study, tmp_path):
-    frame = trials_frame(*study_of_results_dir(automl_study))
+    frame = trials_frame(*marker_of(automl_study))
     csv, parquet = tmp_path / "t.csv", tmp_path / "t.parquet"
     assert main(["trials", "--results-dir", str(automl_study), "--csv", str(csv), "--parquet", str(parquet)]) == 0
     expected = portable(frame)
@@ -252,21 +265,25 @@ def test_the_page_is_written_atomically(tmp_path, monkeypatch):
 
 
 def test_the_live_hook_never_raises_and_warns_once(tmp_path, monkeypatch, caplog):
-    study = optuna.create_study()
+    url = _sqlite(tmp_path)
+    study = optuna.create_study(storage=url)
     study.add_trial(optuna.trial.create_trial(value=1.0))
+    record = _record(study, url, tmp_path)
     monkeypatch.setattr(dashboard_module, "render_dashboard", lambda *a, **k: 1 / 0)
     with caplog.at_level(logging.WARNING, logger="studies.live"):
-        refresh_dashboard(study, tmp_path)
+        refresh_dashboard(record)
         assert wait_for_refresh(tmp_path, 30)
-        refresh_dashboard(study, tmp_path, live=False)
+        refresh_dashboard(record, live=False)
     warnings = [r for r in caplog.records if r.name == "studies.live"]
     assert len(warnings) == 1 and "ZeroDivisionError" in warnings[0].getMessage()
     assert not (tmp_path / "dashboard.html").exists()
 
 
 def test_the_live_hook_renders_in_the_background_spaced_out_and_the_last_page_at_once(tmp_path, monkeypatch):
-    study = optuna.create_study()
+    url = _sqlite(tmp_path)
+    study = optuna.create_study(storage=url)
     study.add_trial(optuna.trial.create_trial(value=1.0))
+    record = _record(study, url, tmp_path)
     written = []
 
     def slow_write(record, out, live=False):  # a render that costs 0.3 s
@@ -276,17 +293,17 @@ def test_the_live_hook_renders_in_the_background_spaced_out_and_the_last_page_at
 
     monkeypatch.setattr(dashboard_module, "write_dashboard", slow_write)
     started = time.monotonic()
-    refresh_dashboard(study, tmp_path)
+    refresh_dashboard(record)
     assert time.monotonic() - started < 0.1  # the controller is not held up
     assert wait_for_refresh(tmp_path, 30) and len(written) == 1
     for value in (0.5, 0.25, 0.125):  # three trials finish while the page may not be rendered again yet
         study.add_trial(optuna.trial.create_trial(value=value))
-        refresh_dashboard(study, tmp_path)
+        refresh_dashboard(record)
     assert wait_for_refresh(tmp_path, 30) and len(written) == 2  # one render for the three requests
     assert written[1][0] - written[0][0] >= 0.3 * (1 / RENDER_SHARE - 1)  # rendering stays under 10% of the time
     assert (tmp_path / "dashboard.html").read_text() == "<html>4 True</html>\n"
     study.add_trial(optuna.trial.create_trial(value=0.1))
-    refresh_dashboard(study, tmp_path, live=False)  # the study's last trial: written before the call returns
+    refresh_dashboard(record, live=False)  # the study's last trial: written before the call returns
     assert (tmp_path / "dashboard.html").read_text() == "<html>5 False</html>\n"
 
 
@@ -294,7 +311,7 @@ def test_the_server_serves_the_dashboard_and_nothing_else(tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     study = _plain_study(url)
     (tmp_path / "secret.txt").write_text("secret")
-    server = DashboardServer(DashboardPages(lambda: record_of_study(study, tmp_path)), "127.0.0.1", 0)
+    server = DashboardServer(DashboardPages(lambda: _record(study, url, tmp_path)), "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -335,12 +352,13 @@ def test_dashboard_cli_serves_on_localhost_by_default():
 
 @pytest.mark.parametrize("direction", ["maximize", "minimize"])
 def test_curves_past_the_point_budget_are_sampled_with_every_trial_in_the_band(direction):
-    study = optuna.create_study(direction=direction)
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(direction=direction, storage=storage)
     rng = np.random.default_rng(0)
     study.add_trials([optuna.trial.create_trial(
         value=float(q), intermediate_values={e: float(q * (e + 1) / 30) for e in range(30)})
         for q in rng.random(1000)])
-    frame = frame_of(record_of_study(study))
+    frame = frame_of(StudyRecord(study, storage, None, None))
     fig = figures.curves(frame, "value", direction)
     lines = [t for t in fig.data if t.mode == "lines" and t.customdata is not None]
     points = sum(int(np.isfinite(np.asarray(t.y, dtype=float)).sum()) for t in lines)
@@ -357,22 +375,22 @@ def test_overlapping_trials_on_one_device_get_lanes_of_their_own():
     spans = [("cpu", t, t + 10 * minutes, 0), ("cpu", t + minutes, t + 5 * minutes, 1),
              ("cpu", t + 6 * minutes, t + 9 * minutes, 2), ("GPU 0", t, t + minutes, 3),
              ("GPU 0", t + minutes, t + 2 * minutes, 4)]
-    assert figures._lanes(spans) == ["cpu #1", "cpu #2", "cpu #2", "GPU 0", "GPU 0"]
+    assert run_figures._lanes(spans) == ["cpu #1", "cpu #2", "cpu #2", "GPU 0", "GPU 0"]
 
 
-def test_cmc_curves_use_the_full_curve_and_fall_back_to_rank_1_5_10(tmp_path):
-    full, partial = tmp_path / "full" / "train", tmp_path / "partial" / "train"
-    for folder in (full, partial):
-        folder.mkdir(parents=True)
+def test_cmc_curves_use_the_full_curve_and_fall_back_to_rank_1_5_10():
     curve = [0.5 + i * 0.02 for i in range(20)]
-    (full / "status.json").write_text(json.dumps({"epoch": 3, "kpi": {"cmc_rank_1": 0.5}, "cmc": curve}) + "\n")
-    (partial / "status.json").write_text("".join(json.dumps(line) + "\n" for line in [
-        {"epoch": 0, "kpi": {"cmc_rank_1": "0.4", "cmc_rank_5": "0.6", "cmc_rank_10": "0.7", "mAP": 0.3}},
-        {"epoch": 1, "kpi": {"cmc_rank_1": 0.45, "cmc_rank_5": 0.65, "cmc_rank_10": 0.75}}]))
-    assert figures._cmc_of(str(tmp_path / "full"), 3, "cmc_rank_1") == (list(range(1, 21)), curve)
-    assert figures._cmc_of(str(tmp_path / "partial"), None, "cmc_rank_1") == ([1, 5, 10], [0.45, 0.65, 0.75])
-    assert figures._cmc_of(str(tmp_path / "partial"), 0, "cmc_rank_1") == ([1, 5, 10], [0.4, 0.6, 0.7])
-    assert figures._cmc_of(str(tmp_path / "none"), 0, "cmc_rank_1") is None
+    full = [{"epoch": 3, "kpi": {"cmc_rank_1": 0.5}, "cmc": curve}]
+    partial = [{"epoch": 0, "kpi": {"cmc_rank_1": "0.4", "cmc_rank_5": "0.6", "cmc_rank_10": "0.7", "mAP": 0.3}},
+               {"epoch": 1, "kpi": {"cmc_rank_1": 0.45, "cmc_rank_5": 0.65, "cmc_rank_10": 0.75}}]
+    assert cmc_at(full, 3) == dict(zip(range(1, 21), curve))
+    assert cmc_at(partial, 1) == {1: 0.45, 5: 0.65, 10: 0.75}
+    assert cmc_at(partial, 0) == {1: 0.4, 5: 0.6, 10: 0.7}
+    assert cmc_at(partial, 2) is None and cmc_at([{"epoch": 0, "kpi": {"cmc_rank_1": 0.4}}], 0) is None
+    frame = pd.DataFrame({"number": [0, 1], "state": ["COMPLETE"] * 2, "value": [0.5, 0.45]})
+    fig = run_figures.cmc_curves(frame, "maximize", {0: dict(zip(range(1, 21), curve)), 1: cmc_at(partial, 1)})
+    assert [list(t.x) for t in fig.data] == [list(range(1, 21)), [1, 5, 10]]
+    assert "rank-1/5/10 only" in fig.layout.title.text
 
 
 # --- in a real browser --------------------------------------------------------------------------------
@@ -409,9 +427,9 @@ def test_dashboard_of_an_automl_study_draws_in_headless_chromium(browser, automl
 
 
 def test_dashboard_of_a_1000_trial_study_renders_fast_and_draws_in_headless_chromium(browser, tmp_path):
-    study = synthetic_study(1000, results_dir=tmp_path / "big")
+    record = synthetic_study(1000, results_dir=tmp_path / "big")
     started = time.perf_counter()
-    page = render_dashboard(record_of_study(study, tmp_path / "big"))
+    page = render_dashboard(record)
     seconds = time.perf_counter() - started
     assert seconds < 3.0, seconds
     out = tmp_path / "big.html"
@@ -436,7 +454,7 @@ def test_a_served_page_reloads_itself_when_the_study_changes(browser, tmp_path, 
     monkeypatch.setattr(dashboard_module, "POLL_S", 0.5)
     url = f"sqlite:///{tmp_path / 'live.db'}"
     study = _plain_study(url)
-    server = DashboardServer(DashboardPages(lambda: record_of_study(study, tmp_path)), "127.0.0.1", 0)
+    server = DashboardServer(DashboardPages(lambda: _record(study, url, tmp_path)), "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         page = browser.open(server.url, READY)
@@ -464,10 +482,11 @@ def test_dashboard_of_a_real_trainer_study_shows_full_cmc_curves(browser, tmp_pa
     assert main(["launch", "--skill-dir", str(ROOT), "--results-dir", str(results), "--spec", str(spec),
                  "--max-trials", "3", "--parallel", "2", "--gpus", "none", "--algorithm", "tpe",
                  "--hyperparameters", "train.optim.base_lr,dataset.re_prob"]) == 0
-    record = record_of_results_dir(results)
+    record = StudyRecord.of_results_dir(results)
     assert record.summary is not None  # the handoff ran; the page written now shows its baseline panel
     assert main(["dashboard", "--results-dir", str(results)]) == 0
-    cmc = figures.cmc_curves(pd.DataFrame(trials_frame(record.storage_url, record.name)), "maximize", "cmc_rank_1")
+    curves = {t.number: t.cmc for t in record.trials() if t.cmc}
+    cmc = run_figures.cmc_curves(frame_of(record), "maximize", curves)
     assert cmc is not None  # the trainer's full curve (up to 20 ranks; fewer on a tiny gallery), not rank-1/5/10
     assert all(list(trace.x) == list(range(1, len(trace.x) + 1)) and len(trace.x) > 3 for trace in cmc.data)
     visit = browser.visit((results / "dashboard.html").as_uri(), READY, CHECKS)

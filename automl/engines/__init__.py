@@ -1,23 +1,21 @@
-"""Engines run a study's trials and record every one of them in the study's Optuna storage.
+"""Engines run a study's trials and record every one of them in the study record.
 
-Every engine has the same contract: ``Engine(run).run()`` starts trials (each through
-``automl.launcher.run_trial``, on devices leased from ``run.pool``) until ``run.options.max_trials``
-trials count as finished (``run.counted()``), records each trial's config, devices, outcome
-and failure cause through ``run``, and stops early when ``run.stop`` is set or
-``run.check_early_failures()`` raises. What differs is who proposes configs and who stops
-weak trials: Optuna's samplers and pruners, or Ray Tune's search algorithms and schedulers.
+The contract is ``automl.engines.base.Engine``: Optuna's samplers and pruners in this process
+(``optuna``), or Ray Tune's search algorithms and schedulers on a Ray cluster (``ray``).
 """
 
 from __future__ import annotations
 
-from automl.engines.optuna_engine import OptunaEngine
+from automl.engines.base import Engine
 
 ENGINES = ("optuna", "ray")
 
 
-def engine_for(name: str):
+def engine_for(name: str) -> type[Engine]:
     if name == "ray":
-        from automl.engines.ray_engine import RayEngine
+        from automl.engines.ray_engine import RayEngine  # Ray is imported only by studies that use it
 
         return RayEngine
+    from automl.engines.optuna_engine import OptunaEngine  # imported as its sibling is: when chosen
+
     return OptunaEngine

@@ -1,6 +1,6 @@
 """``re_identification default_specs results_dir=DIR``: the default spec of every action.
 
-The files are the ones ``python -m schemas`` writes to ``references/`` (each action schema's
+The files are the ones ``python -m reid_core.skill`` writes to ``references/`` (each action schema's
 top-level ``default``).
 """
 

@@ -4,53 +4,31 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 from typing import Any, Sequence, get_type_hints
 
-import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from reid_core.config.experiment import ACTIONS, ExperimentConfig
 from reid_core.config.validation import MISSING_VALUE, check_against_schema, check_relations
 from reid_core.errors import SpecError
+from schemas import spec as specs
 
 
 def read_spec_file(path: str | os.PathLike) -> dict:
     """The user's YAML as plain containers, unresolved; a clear SpecError for anything unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"spec file not found: {path}")
     try:
-        loaded = OmegaConf.load(path)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise SpecError(f"{path}:{where} malformed YAML: {problem}") from None
-    except (OSError, UnicodeDecodeError, OmegaConfBaseException) as err:
-        raise SpecError(f"{path}: cannot read spec: {str(err).splitlines()[0]}") from None
-    if not isinstance(loaded, DictConfig):
-        raise SpecError(f"{path}: expected a mapping of spec keys, got a list")
-    return OmegaConf.to_container(loaded, resolve=False)
+        return specs.read_yaml_mapping(path)
+    except specs.SpecError as err:
+        raise SpecError(str(err)) from None
 
 
 def parse_overrides(overrides: Sequence[str]) -> dict:
     """``a.b=value`` strings (values parsed as YAML) into one nested mapping."""
-    for item in overrides:
-        if "=" not in item or not item.split("=", 1)[0].strip():
-            raise SpecError(f"override {item!r}: expected key=value, e.g. train.num_epochs=30")
     try:
-        return OmegaConf.to_container(OmegaConf.from_dotlist(list(overrides)), resolve=False)
-    except (yaml.YAMLError, OmegaConfBaseException) as err:
-        raise SpecError(f"overrides: cannot parse: {str(err).splitlines()[0]}") from None
-
-
-def _merge(base: dict, layer: dict) -> dict:
-    out = dict(base)
-    for key, value in layer.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
+        return specs.parse_overrides(overrides)
+    except specs.SpecError as err:
+        raise SpecError(str(err)) from None
 
 
 def _has_interpolation(node: Any) -> bool:
@@ -92,9 +70,7 @@ def build_spec(raw_layers: Sequence[dict], action: str = "train") -> ExperimentC
     """Merge raw layers (file, then overrides) onto the defaults and validate them for ``action``."""
     if action not in ACTIONS:
         raise SpecError(f"unknown action {action!r}: expected one of {', '.join(ACTIONS)}")
-    merged = dataclasses.asdict(ExperimentConfig())
-    for layer in raw_layers:
-        merged = _merge(merged, layer)
+    merged = specs.merge(dataclasses.asdict(ExperimentConfig()), *raw_layers)
     plain = _none_strings_to_empty(_resolve(merged))
     problems = check_against_schema(plain, action)
     if not problems:
@@ -134,5 +110,4 @@ def spec_to_dict(spec: ExperimentConfig, action: str | None = None) -> dict:
 
 
 def dump_spec(spec: ExperimentConfig | dict, path: str | os.PathLike, action: str | None = None) -> None:
-    plain = spec if isinstance(spec, dict) else spec_to_dict(spec, action)
-    Path(path).write_text(yaml.safe_dump(plain, sort_keys=False, default_flow_style=False))
+    specs.write_yaml(spec if isinstance(spec, dict) else spec_to_dict(spec, action), path)
