@@ -1,8 +1,17 @@
-"""k-reciprocal re-ranking (Zhong et al., CVPR 2017) of query-gallery distances."""
+"""k-reciprocal re-ranking (Zhong et al., CVPR 2017) of query-gallery distances.
+
+``re_ranking`` is the whole method. Its stages are public so that a search over
+``(k1, k2, lambda_value)`` computes each once: the joint distances once for every candidate,
+the neighbours and k-reciprocal weights once per ``k1``, one running sum for all the ``k2`` of
+a ``k1``, the Jaccard distance once per ``(k1, k2)``, and only the blend per ``lambda_value``.
+Each stage does the float operations of one ``re_ranking`` call in the same order, so a
+candidate scores exactly what ``re_ranking`` with its values gives.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -31,6 +40,105 @@ def _as_float_matrix(values: np.ndarray | torch.Tensor) -> torch.Tensor:
     if isinstance(values, torch.Tensor):
         return values.detach().cpu().to(torch.float32)
     return torch.from_numpy(np.asarray(values, dtype=np.float32))
+
+
+def joint_distances(q_g_dist: np.ndarray | torch.Tensor, q_q_dist: np.ndarray | torch.Tensor,
+                    g_g_dist: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``(d, Q)``: the (Q+G, Q+G) distances, queries first, each row divided by its maximum."""
+    q_g, q_q, g_g = _as_float_matrix(q_g_dist), _as_float_matrix(q_q_dist), _as_float_matrix(g_g_dist)
+    n_q, n_g = q_g.shape if q_g.dim() == 2 else (0, 0)
+    if n_q * n_g == 0 or tuple(q_q.shape) != (n_q, n_q) or tuple(g_g.shape) != (n_g, n_g):
+        raise EvaluationError(
+            f"re_ranking needs q_g (Q, G), q_q (Q, Q), g_g (G, G) with Q, G >= 1, got "
+            f"{tuple(q_g.shape)}, {tuple(q_q.shape)}, {tuple(g_g.shape)}"
+        )
+    dist = torch.cat([torch.cat([q_q, q_g], dim=1), torch.cat([q_g.t(), g_g], dim=1)], dim=0)
+    if not bool(torch.isfinite(dist).all()):
+        raise EvaluationError("re_ranking distances must be finite (found NaN or inf)")
+    row_max = dist.amax(dim=1, keepdim=True)
+    dist.div_(torch.where(row_max > 0, row_max, torch.ones_like(row_max)))
+    return dist, n_q
+
+
+def clamped(k1: int, k2: int, n: int) -> tuple[int, int, int]:
+    """``(k1, k2, neighbours needed)`` over N = n images: k1 at most N - 1, k2 at most N."""
+    k1, k2 = min(int(k1), n - 1), min(int(k2), n)
+    return k1, k2, max(k1 + 1, k2)
+
+
+def nearest_neighbours(dist: torch.Tensor, count: int) -> torch.Tensor:
+    """(N, count) indices by ascending distance, each row's own index first."""
+    # Ranking the diagonal first keeps p as its own nearest even when duplicates tie at 0.
+    diagonal = dist.diagonal().clone()
+    dist.diagonal().fill_(-math.inf)
+    nearest = torch.topk(dist, count, dim=1, largest=False).indices  # ascending
+    dist.diagonal().copy_(diagonal)
+    return nearest
+
+
+def reciprocal_weights(dist: torch.Tensor, nearest: torch.Tensor, k1: int) -> torch.Tensor:
+    """Steps 1-3: the (N, N) ``V``; ``nearest`` holds at least k1 + 1 columns."""
+    n = dist.shape[0]
+    half = (k1 + 1) // 2
+    arange = torch.arange(n)
+    near_k1 = nearest[:, : k1 + 1]
+    r_full = torch.where(_reciprocal(near_k1), near_k1, arange.unsqueeze(1))  # padded with p itself
+    half_near = nearest[:, : half + 1]
+    half_real = _reciprocal(half_near)
+    r_half = torch.where(half_real, half_near, arange.unsqueeze(1))
+
+    # Candidate q = r_full[p, a] joins with R(q, half) when >= 2/3 of that set lies in R(p, k1).
+    candidate_sets = r_half[r_full]  # (N, k1+1, half+1)
+    real = half_real[r_full]  # padding entries repeat q and must count once
+    in_r = (candidate_sets.unsqueeze(3) == r_full.view(n, 1, 1, -1)).any(dim=3)
+    accept = 3 * (in_r & real).sum(dim=2) >= 2 * real.sum(dim=2)
+    joined = torch.where(accept.unsqueeze(2), candidate_sets, arange.view(n, 1, 1)).view(n, -1)
+    members = torch.cat([r_full, joined], dim=1)  # duplicates write the same weight twice
+
+    weights = torch.zeros(n, n)
+    weights.scatter_(1, members, torch.exp(-dist.gather(1, members)))
+    return weights
+
+
+def query_expansions(weights: torch.Tensor, nearest: torch.Tensor,
+                     k2_values: Sequence[int]) -> Iterator[tuple[int, torch.Tensor]]:
+    """Step 4 for each k2, ascending: ``(k2, V averaged over each row's k2 nearest, itself first)``.
+
+    One running sum serves every k2; the last one yielded is that sum, divided in place.
+    ``nearest`` holds at least max(k2_values) columns.
+    """
+    wanted = sorted(set(k2_values))
+    total = weights.index_select(0, nearest[:, 0])
+    gathered = torch.empty_like(weights)
+    added = 1
+    for k2 in wanted:
+        while added < k2:
+            total.add_(torch.index_select(weights, 0, nearest[:, added], out=gathered))
+            added += 1
+        if k2 == wanted[-1]:
+            del gathered
+            yield k2, total.div_(k2)
+        else:
+            yield k2, total / k2
+
+
+def jaccard_distance(weights: torch.Tensor, n_q: int) -> torch.Tensor:
+    """Step 5: the (Q, G) Jaccard distance of the first n_q rows of V against the others."""
+    gallery_weights = weights[n_q:]
+    gallery_sums = gallery_weights.sum(dim=1)
+    jaccard = torch.empty(n_q, weights.shape[0] - n_q)
+    for p in range(n_q):
+        support = weights[p].nonzero().squeeze(1)  # min(V[p,j], .) is 0 elsewhere
+        own = weights[p, support]
+        overlap = torch.minimum(gallery_weights[:, support], own).sum(dim=1)
+        jaccard[p] = 1.0 - overlap / (own.sum() + gallery_sums - overlap)
+    return jaccard
+
+
+def blend(jaccard: torch.Tensor, dist: torch.Tensor, lambda_value: float) -> torch.Tensor:
+    """Step 6: ``(1 - lambda_value) * jaccard + lambda_value * d``, query rows x gallery columns."""
+    n_q = jaccard.shape[0]
+    return torch.mul(jaccard, 1.0 - float(lambda_value)).add_(dist[:n_q, n_q:], alpha=float(lambda_value))
 
 
 def re_ranking(
@@ -64,61 +172,9 @@ def re_ranking(
     is that of ``q_g_dist``.
     """
     _validate_re_ranking(k1, k2, lambda_value)
-    q_g, q_q, g_g = _as_float_matrix(q_g_dist), _as_float_matrix(q_q_dist), _as_float_matrix(g_g_dist)
-    n_q, n_g = q_g.shape if q_g.dim() == 2 else (0, 0)
-    if n_q * n_g == 0 or tuple(q_q.shape) != (n_q, n_q) or tuple(g_g.shape) != (n_g, n_g):
-        raise EvaluationError(
-            f"re_ranking needs q_g (Q, G), q_q (Q, Q), g_g (G, G) with Q, G >= 1, got "
-            f"{tuple(q_g.shape)}, {tuple(q_q.shape)}, {tuple(g_g.shape)}"
-        )
-    dist = torch.cat([torch.cat([q_q, q_g], dim=1), torch.cat([q_g.t(), g_g], dim=1)], dim=0)
-    if not bool(torch.isfinite(dist).all()):
-        raise EvaluationError("re_ranking distances must be finite (found NaN or inf)")
-    n = dist.shape[0]
-    row_max = dist.amax(dim=1, keepdim=True)
-    dist.div_(torch.where(row_max > 0, row_max, torch.ones_like(row_max)))
-    k1, k2 = min(int(k1), n - 1), min(int(k2), n)
-    half = (k1 + 1) // 2
-    arange = torch.arange(n)
-
-    # Ranking the diagonal first keeps p as its own nearest even when duplicates tie at 0.
-    diagonal = dist.diagonal().clone()
-    dist.diagonal().fill_(-math.inf)
-    nearest = torch.topk(dist, max(k1 + 1, k2), dim=1, largest=False).indices  # ascending
-    dist.diagonal().copy_(diagonal)
-
-    near_k1 = nearest[:, : k1 + 1]
-    r_full = torch.where(_reciprocal(near_k1), near_k1, arange.unsqueeze(1))  # padded with p itself
-    half_near = nearest[:, : half + 1]
-    half_real = _reciprocal(half_near)
-    r_half = torch.where(half_real, half_near, arange.unsqueeze(1))
-
-    # Candidate q = r_full[p, a] joins with R(q, half) when >= 2/3 of that set lies in R(p, k1).
-    candidate_sets = r_half[r_full]  # (N, k1+1, half+1)
-    real = half_real[r_full]  # padding entries repeat q and must count once
-    in_r = (candidate_sets.unsqueeze(3) == r_full.view(n, 1, 1, -1)).any(dim=3)
-    accept = 3 * (in_r & real).sum(dim=2) >= 2 * real.sum(dim=2)
-    joined = torch.where(accept.unsqueeze(2), candidate_sets, arange.view(n, 1, 1)).view(n, -1)
-    members = torch.cat([r_full, joined], dim=1)  # duplicates write the same weight twice
-
-    weights = torch.zeros(n, n)
-    weights.scatter_(1, members, torch.exp(-dist.gather(1, members)))
-    if k2 > 1:
-        # Local query expansion: average V over each sample's k2 nearest (itself first).
-        expanded = weights.index_select(0, nearest[:, 0])
-        gathered = torch.empty_like(weights)
-        for k in range(1, k2):
-            expanded.add_(torch.index_select(weights, 0, nearest[:, k], out=gathered))
-        weights = expanded.div_(k2)
-        del gathered
-
-    gallery_weights = weights[n_q:]
-    gallery_sums = gallery_weights.sum(dim=1)
-    jaccard = torch.empty(n_q, n_g)
-    for p in range(n_q):
-        support = weights[p].nonzero().squeeze(1)  # min(V[p,j], .) is 0 elsewhere
-        own = weights[p, support]
-        overlap = torch.minimum(gallery_weights[:, support], own).sum(dim=1)
-        jaccard[p] = 1.0 - overlap / (own.sum() + gallery_sums - overlap)
-    final = jaccard.mul_(1.0 - float(lambda_value)).add_(dist[:n_q, n_q:], alpha=float(lambda_value))
-    return final.numpy()
+    dist, n_q = joint_distances(q_g_dist, q_q_dist, g_g_dist)
+    k1, k2, count = clamped(k1, k2, dist.shape[0])
+    nearest = nearest_neighbours(dist, count)
+    weights = reciprocal_weights(dist, nearest, k1)
+    (_, weights), = query_expansions(weights, nearest, (k2,))  # running it to the end frees the unexpanded V
+    return blend(jaccard_distance(weights, n_q), dist, lambda_value).numpy()
