@@ -8,9 +8,15 @@ See docs/SEARCH_SPACES.md for the parameter kinds, TAO's quirks and how each is 
 """
 
 from schemas.spec import flatten
-from search_spaces.compiler import compile_schema
 from search_spaces.choice import ChoiceParam
-from search_spaces.numeric import DerivedParam, FloatParam, IntParam, PowerParam, SortedIntListParam
+from search_spaces.compiler import compile_schema
+from search_spaces.numeric import (
+    DerivedParam,
+    FloatParam,
+    IntParam,
+    PowerParam,
+    SortedIntListParam,
+)
 from search_spaces.params import Param, Relation, SearchSpaceError
 from search_spaces.space import SearchSpace
 

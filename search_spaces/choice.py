@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 
 from search_spaces.params import HELPER_MARK, Param
 
+
 @dataclass(frozen=True)
 class ChoiceParam(Param):
     """One of ``options``. How Optuna is asked (docs/SEARCH_SPACES.md, "Choices"):

@@ -15,11 +15,25 @@ import os
 from typing import Any, Iterable, Mapping, Sequence
 
 from schemas.conditions import ConditionError, parse_math_cond
+from schemas.reader import (
+    SchemaError,
+    field_node,
+    is_free_form,
+    is_section,
+    iter_fields,
+    read_schema,
+    value_type,
+)
 from schemas.spec import flatten
-from schemas.reader import SchemaError, field_node, is_free_form, is_section, iter_fields, read_schema, value_type
 from search_spaces import rules
 from search_spaces.choice import ChoiceParam
-from search_spaces.numeric import DerivedParam, FloatParam, IntParam, PowerParam, SortedIntListParam
+from search_spaces.numeric import (
+    DerivedParam,
+    FloatParam,
+    IntParam,
+    PowerParam,
+    SortedIntListParam,
+)
 from search_spaces.params import Param, Relation, SearchSpaceError
 from search_spaces.space import SearchSpace
 

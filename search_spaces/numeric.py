@@ -17,6 +17,7 @@ from search_spaces.params import (
     unit_from_int,
 )
 
+
 @dataclass(frozen=True)
 class FloatParam(Param):
     low: float = 0.0

@@ -75,15 +75,15 @@ class SearchSpace:
         return params
 
     def grid(self) -> dict[str, list[Any]]:
-        """The Optuna parameters ``suggest`` asks, each with a few values (for Optuna's GridSampler):
-        every option of a choice, three values of a range; a range that moves with another searched
-        value is asked as unit helpers, each at 1/4 and 3/4."""
-        grid: dict[str, list[Any]] = {}
+        """The Optuna parameters ``suggest`` asks, each with a few values, for a grid sampler
+        (``search_spaces.grid.LazyGridSampler``): every option of a choice, three values of a range;
+        a range that moves with another searched value is asked as unit helpers, each at 1/4 and 3/4."""
+        ctx, grid = self._context(), {}
         for param in self.params:
             if self.asked_as_units(param) and param.units:
                 grid.update((name, list(UNIT_GRID)) for name in unit_names(param.key, param.units))
             else:
-                grid.update(param.grid_values(self._context()))
+                grid.update(param.grid_values(ctx))
         return grid
 
     def sample(self, rng: np.random.Generator) -> dict[str, Any]:

