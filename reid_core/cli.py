@@ -1,6 +1,6 @@
 """``re_identification``: TAO's command line for the ReID model.
 
-    re_identification <train|evaluate|inference|export> -e spec.yaml [dot.key=value ...]
+    re_identification <train|evaluate|inference|export|tune_reranking> -e spec.yaml [dot.key=value ...]
     re_identification default_specs results_dir=DIR
     re_identification make_dataset --output DIR [--preset tiny|demo|large] [--seed N]
 
@@ -94,6 +94,11 @@ def _run(argv: Sequence[str]) -> int:
         from reid_core.actions.inference import run_inference
 
         run_inference(spec)
+    elif command == "tune_reranking":
+        # imported when the action runs: its torch and Lightning imports cost seconds
+        from reid_core.actions.tune_reranking import run_tune_reranking
+
+        run_tune_reranking(spec)
     else:
         # imported when the action runs: its torch and Lightning imports cost seconds
         from reid_core.actions.export import run_export

@@ -159,7 +159,7 @@ def test_every_user_error_is_one_line_with_exit_code_2_and_writes_nothing(traine
 def test_python_dash_m_and_the_console_script_agree(tmp_path):
     for command in ([sys.executable, "-m", "reid_core", "fly"], [str(Path(sys.executable).parent / "re_identification"), "fly"]):
         done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 2 and done.stderr.strip().endswith("expected one of train, evaluate, inference, export, default_specs, make_dataset")
+        assert done.returncode == 2 and done.stderr.strip().endswith("expected one of train, evaluate, inference, export, tune_reranking, default_specs, make_dataset")
 
 
 def test_query_and_gallery_without_a_shared_identity_warn_and_score_zero(trained, capsys, caplog):

@@ -9,13 +9,14 @@ import yaml
 
 from reid_core.skill import SKILL
 from schemas import action_schema
-from reid_core.config import ACTIONS, load_spec, spec_to_dict
+from reid_core.config import load_spec, spec_to_dict
 from reid_core.errors import SpecError
 
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "tao_reid" / "references"
 DATA = ["dataset.train_dataset_dir=/d/train", "dataset.query_dataset_dir=/d/query",
         "dataset.test_dataset_dir=/d/test", "results_dir=/r"]
 CHECKPOINTS = ["evaluate.checkpoint=/c.pth", "inference.checkpoint=/c.pth", "export.checkpoint=/c.pth"]
+TAO_ACTIONS = ("train", "evaluate", "inference", "export")  # tune_reranking is ours: TAO has no template of it
 
 
 def _reference(action: str) -> Path:
@@ -35,7 +36,7 @@ def _differences(theirs: dict, mine: dict, prefix: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("action", ACTIONS)
+@pytest.mark.parametrize("action", TAO_ACTIONS)
 def test_nvidia_templates_load_unchanged(action):
     spec = load_spec(_reference(action), DATA + CHECKPOINTS, action)
     template = yaml.safe_load(_reference(action).read_text())
@@ -48,7 +49,7 @@ def test_nvidia_templates_load_unchanged(action):
             assert plain["dataset"][key] == value, key
 
 
-@pytest.mark.parametrize("action", ACTIONS)
+@pytest.mark.parametrize("action", TAO_ACTIONS)
 def test_our_defaults_match_the_nvidia_template_for_every_tao_key(action):
     template = yaml.safe_load(_reference(action).read_text())
     assert _differences(template, action_schema(SKILL, action)["default"], "") == []

@@ -53,7 +53,7 @@ def test_committed_files_are_what_the_generator_writes():
 
 
 def test_check_names_every_stale_or_missing_file_and_write_fixes_them(tmp_path):
-    assert len(stale_files(SKILL, tmp_path)) == 10
+    assert len(stale_files(SKILL, tmp_path)) == 12
     write(SKILL, tmp_path)
     assert stale_files(SKILL, tmp_path) == []
     (tmp_path / "schemas" / "train.schema.json").write_text("{}")
@@ -283,7 +283,8 @@ def test_math_conditions(node, value, ok):
 
 TRAIN_SCHEMA = packaged_schema("train")
 BASE = build_spec([FILLED], "train")
-BASE_PLAIN = {k: v for k, v in dataclasses.asdict(BASE).items() if k not in ("evaluate", "inference", "export")}
+BASE_PLAIN = {k: v for k, v in dataclasses.asdict(BASE).items()
+              if k not in ("evaluate", "inference", "export", "tune_reranking")}
 FIELDS = [(k, n) for k, n in iter_fields(TRAIN_SCHEMA) if not n.get("x_fixed")]
 
 

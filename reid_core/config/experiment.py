@@ -10,7 +10,7 @@ milestones relative to the epoch budget, triplet margin, label smoothing, the P 
 shape, random erasing, and the center loss with its weight. Validity bounds are wide (what a
 user may write); ``search_*``/``relative_max`` narrow what AutoML samples.
 Keys TAO does not have are ours: ``dataset.val_split``, ``train.amp``,
-``train.optim.lr_scheduler``, ``inference.top_k``.
+``train.optim.lr_scheduler``, ``inference.top_k``, and the ``tune_reranking`` action's section.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from schemas.fields import (
 )
 
 BACKBONES = ("resnet_18", "resnet_34", "resnet_50", "resnet_lite")
-ACTIONS = ("train", "evaluate", "inference", "export")
+ACTIONS = ("train", "evaluate", "inference", "export", "tune_reranking")
 
 
 @dataclass
@@ -317,6 +317,31 @@ class ExportConfig:
 
 
 @dataclass
+class TuneRerankingConfig:
+    checkpoint: str = str_field("", "Checkpoint whose validation features are re-ranked.", title="Checkpoint path",
+                                automl_enabled=False, io="file")
+    results_dir: str = str_field("", "Tuning outputs; default <results_dir>/tune_reranking.", title="Results directory",
+                                 automl_enabled=False)
+    gpu_id: int = int_field(0, "GPU index used for feature extraction.", title="GPU ID", minimum=0,
+                            automl_enabled=False)
+    batch_size: int = int_field(-1, "Batch size; -1 uses dataset.val_batch_size (keep it equal to evaluate's so "
+                                    "evaluate reproduces the tuned scores).", title="batch size", minimum=-1,
+                                automl_enabled=False)
+    metric: str = str_field("mAP", "Validation KPI that chooses the re-ranking values (higher is better).",
+                            title="Metric", options=("mAP", "cmc_rank_1", "cmc_rank_5", "cmc_rank_10", "mINP"),
+                            automl_enabled=False)
+    k1_values: List[int] = list_field([5, 10, 15, 20, 25, 30], "Values of re_ranking.k1 tried, each with every k2 "
+                                      "and lambda value; no re-ranking is always a candidate too.", title="K1 Values",
+                                      automl_enabled=False, item_minimum=1, item_maximum=100)
+    k2_values: List[int] = list_field([1, 2, 3, 4, 6, 8], "Values of re_ranking.k2 tried.", title="K2 Values",
+                                      automl_enabled=False, item_minimum=1, item_maximum=50)
+    lambda_values: List[float] = list_field([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+                                            "Values of re_ranking.lambda_value tried (1.0 would rank as without "
+                                            "re-ranking).", title="Lambda Values", automl_enabled=False,
+                                            item_minimum=0.0, item_maximum=1.0)
+
+
+@dataclass
 class ReRankingConfig:
     re_ranking: bool = bool_field(False, "k-reciprocal re-ranking of the query-gallery distances.",
                                   title="Re-ranking")
@@ -356,3 +381,7 @@ class ExperimentConfig:
                                          actions=("export",))
     re_ranking: ReRankingConfig = section_field(ReRankingConfig, "Re-ranking and visualisation settings.",
                                                 title="Re-ranking", automl_enabled=False)
+    tune_reranking: TuneRerankingConfig = section_field(
+        TuneRerankingConfig, "Choosing the re_ranking values on the validation split carved from the training "
+        "identities.", title="Tune Re-ranking", automl_enabled=False, actions=("tune_reranking",),
+    )

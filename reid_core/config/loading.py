@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from reid_core.config.experiment import ACTIONS, ExperimentConfig
-from reid_core.config.validation import MISSING_VALUE, check_against_schema, check_relations
+from reid_core.config.validation import ACTION_SECTIONS, MISSING_VALUE, check_against_schema, check_relations
 from reid_core.errors import SpecError
 from schemas import spec as specs
 
@@ -100,7 +100,7 @@ def spec_to_dict(spec: ExperimentConfig, action: str | None = None) -> dict:
     """Plain containers of a spec (for YAML files and checkpoints); ``action`` drops other action sections."""
     plain = dataclasses.asdict(spec)
     if action is not None:
-        for other in ("evaluate", "inference", "export"):
+        for other in ACTION_SECTIONS:
             if other != action:
                 plain.pop(other, None)
         for section in ("evaluate", "inference"):
