@@ -87,7 +87,7 @@ class FloatParam(Param):
 @dataclass(frozen=True)
 class IntParam(Param):
     """An integer in [low, high]; ``step`` a number, or ``step_key`` a parameter whose value the
-    value must be a multiple of (e.g. the batch of P x K); ``excluded`` values are skipped."""
+    value must be a multiple of (e.g. a batch of whole groups); ``excluded`` values are skipped."""
 
     low: int = 0
     high: int = 1

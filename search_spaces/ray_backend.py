@@ -22,7 +22,7 @@ from search_spaces.space import SearchSpace
 
 def _native(param: Param):
     """Ray's own domain for a parameter it can sample directly, else None."""
-    from ray import tune
+    from ray import tune  # Ray is heavy: imported only when a Ray backend is asked for
 
     if param.active_if or param.requires:
         return None
@@ -58,7 +58,7 @@ class _Decode:
 
 def param_space(space: SearchSpace) -> dict[str, Any]:
     """A ``param_space`` for ``tune.Tuner`` that Ray's default generator samples validly."""
-    from ray import tune
+    from ray import tune  # Ray is heavy: imported only when a Ray backend is asked for
 
     searched = frozenset(space.keys)
     out: dict[str, Any] = {}
@@ -75,7 +75,7 @@ def param_space(space: SearchSpace) -> dict[str, Any]:
 
 def optuna_search(space: SearchSpace, metric: str, mode: str, **kwargs: Any):
     """An ``OptunaSearch`` running the space's define-by-run function (model-based search under Ray)."""
-    from ray.tune.search.optuna import OptunaSearch
+    from ray.tune.search.optuna import OptunaSearch  # Ray is heavy: imported only when asked for
 
     def define_by_run(trial: Any) -> dict[str, Any]:
         return space.suggest(trial)  # Ray merges these (decoded and derived values included) with the trial's
