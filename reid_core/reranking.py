@@ -186,7 +186,7 @@ def re_ranking(
 
     ``k1`` is clamped to N - 1 and ``k2`` to N. Memory is O(N^2): up to four float32
     N x N matrices at once (1.5 GB each for Market-1501's N = 19,281). Time is O(N^2) for the
-    neighbour search plus O(Q G m) for the Jaccard sums, m the mean number of non-zeros
+    neighbour search plus O(Q m^2 G / N) for the Jaccard sums, m the mean number of non-zeros
     in a row of V. ``lambda_value = 1`` returns ``d``, whose order within each query row
     is that of ``q_g_dist``.
     """
