@@ -8,8 +8,6 @@ refuses the export (exit 1) if any output differs from torch by 1e-4 or more.
 
 from __future__ import annotations
 
-import logging
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +17,11 @@ import torch
 from reid_core.actions.devices import start_action
 from reid_core.actions.restore import restore_model
 from reid_core.config import ExperimentConfig
+from reid_core.deployment import export_onnx
 from reid_core.modeling.baseline import EmbeddingNetwork
 from reid_core.status import SUCCESS, failures_recorded
 
 TOLERANCE = 1e-4
-OPSET = 18
 
 
 class ExportMismatchError(RuntimeError):
@@ -35,19 +33,6 @@ class ExportReport:
     onnx_file: Path
     max_abs_diff: float
     embedding_dim: int
-
-
-def _onnx_export(network: torch.nn.Module, example: torch.Tensor, path: Path) -> None:
-    batch = torch.export.Dim("batch", min=1, max=65536)
-    logging.disable(logging.WARNING)  # the exporter narrates every graph pass and probes for torchvision
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(network, (example,), dynamic_shapes=({0: batch},), input_names=["input"],
-                                        output_names=["fc_pred"], opset_version=OPSET, verbose=False)
-            program.save(str(path), external_data=False)
-    finally:
-        logging.disable(logging.NOTSET)
 
 
 def verify_onnx(path: Path, network: torch.nn.Module, shape: tuple[int, int, int], batches=(1, 5)) -> float:
@@ -78,7 +63,7 @@ def run_export(spec: ExperimentConfig) -> ExportReport:
     onnx_file = Path(cfg.onnx_file).expanduser() if cfg.onnx_file else out / "reid.onnx"
     onnx_file.parent.mkdir(parents=True, exist_ok=True)
     with failures_recorded(status):
-        _onnx_export(network, torch.zeros(2, *shape), onnx_file)
+        export_onnx(network, shape, onnx_file)
         diff = verify_onnx(onnx_file, network, shape)
         if diff >= TOLERANCE:
             raise ExportMismatchError(f"onnxruntime output differs from torch by {diff:.2e} (>= {TOLERANCE:g})")

@@ -7,6 +7,8 @@ launcher promoting or resuming a trial) always finds the matching checkpoint.
 
 from __future__ import annotations
 
+import copy
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,11 @@ import pytorch_lightning as pl
 
 from reid_core.checkpoints import checkpoint_name, update_latest_link
 from reid_core.config import ExperimentConfig
-from reid_core.status import RUNNING, STARTED, SUCCESS, StatusFile
+from reid_core.deployment import deployment_cost
+from reid_core.modeling.baseline import EmbeddingNetwork
+from reid_core.status import RUNNING, STARTED, SUCCESS, StatusFile, describe_failure
+
+log = logging.getLogger(__name__)
 
 
 class ReidCheckpoint(pl.Callback):
@@ -50,7 +56,8 @@ class ReidCheckpoint(pl.Callback):
 
 class StatusLogger(pl.Callback):
     """STARTED when training starts, one RUNNING line per epoch (train_loss, and the validation KPIs of
-    epochs that validated), SUCCESS at the end. FAILURE lines are written by the train action."""
+    epochs that validated), one with the model's deployment cost (``reid_core.deployment``) after the
+    last epoch, SUCCESS at the end. FAILURE lines are written by the train action."""
 
     def __init__(self, status: StatusFile, max_epochs: int) -> None:
         self.status, self.max_epochs = status, max_epochs
@@ -82,8 +89,26 @@ class StatusLogger(pl.Callback):
                           time_per_epoch=time.monotonic() - self._epoch_start,
                           eta=per_epoch * (self.max_epochs - epoch - 1), kpi=kpi, **extra)
 
+    def _write_deployment_cost(self, pl_module: pl.LightningModule) -> None:
+        """latency_ms, params_m and gflops of the final model, which are those of every epoch's model
+        (they do not depend on the weights); a failure here is a WARNING line, never a failed training."""
+        epoch = self.max_epochs - 1
+        model = pl_module.spec.model
+        try:
+            network = EmbeddingNetwork(copy.deepcopy(pl_module.model)).cpu().eval()
+            cost = deployment_cost(network, (model.input_channels, model.input_height, model.input_width),
+                                   pl_module.device)
+        except Exception as err:  # whatever the cause: the training before it has succeeded
+            log.warning("deployment cost not measured: %s", describe_failure(err))
+            self.status.write(RUNNING, f"Deployment cost not measured: {describe_failure(err)}", epoch=epoch,
+                              max_epoch=self.max_epochs, verbosity="WARNING")
+            return
+        self.status.write(RUNNING, f"Deployment cost: {cost.describe()}.", epoch=epoch, max_epoch=self.max_epochs,
+                          kpi=cost.kpis(), deployment=cost.measurement())
+
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.is_global_zero:
+            self._write_deployment_cost(pl_module)
             self.status.write(SUCCESS, "Train finished successfully.", epoch=self.max_epochs - 1,
                               max_epoch=self.max_epochs, timestamp=time.time())
 
