@@ -23,7 +23,7 @@ class FieldMeta:
     Validity (a spec outside is refused): ``minimum``/``maximum`` (``exclusive_minimum``),
     ``options``, ``math_cond``, ``multiple_of``, list shape. Search only (narrows what AutoML
     samples, never refuses a user's value): ``scale``, ``search_min``/``search_max``,
-    ``search_options``, ``relative_max``, ``option_weights``.
+    ``search_options``, ``relative_max``, ``option_weights``, ``ordered``, ``automl_cost``.
     """
 
     description: str
@@ -38,6 +38,8 @@ class FieldMeta:
     depends_on: str | None = None
     parent_param: bool = False  # a bool switch: fields depending on it only matter when it is true
     automl_enabled: bool | None = None  # True: searched by default; False: never searched; None: on request
+    automl_cost: bool = False  # searched on request when a study has a cost objective (x_automl_cost_parameters)
+    ordered: bool = False  # string options listed in an order that means something (e.g. model size)
     popular: bool = False
     scale: str | None = None  # "log" or "linear"
     search_min: float | int | None = None

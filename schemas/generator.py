@@ -126,6 +126,7 @@ def _leaf_node(leaf: _Leaf) -> dict[str, Any]:
         "x_item_minimum": meta.item_minimum,
         "x_item_maximum": meta.item_maximum,
         "x_fixed": True if meta.fixed else None,
+        "x_ordered": True if meta.ordered else None,
     }
     node.update({k: v for k, v in optional.items() if v is not None})
     return dict(sorted(node.items()))
@@ -214,6 +215,10 @@ def _check_leaf(leaf: _Leaf, keys: set[str]) -> None:
         refuse("relative_max needs depends_on and a fraction in (0, 1]")
     if meta.parent_param and not isinstance(default, bool):
         refuse("parent_param is only meaningful on a bool field")
+    if meta.ordered and meta.options is None:
+        refuse("ordered needs options to order")
+    if meta.automl_cost and meta.automl_enabled is False:
+        refuse("a cost parameter (automl_cost) cannot also be disabled for AutoML")
     if meta.math_cond is not None:
         try:
             condition = parse_math_cond(meta.math_cond, meta.depends_on)
@@ -255,6 +260,7 @@ def action_schema(skill: Skill, action: str) -> dict[str, Any]:
     sections = [name for name, child in root["properties"].items() if child.get("type") == "collection"]
     properties = dict(root["properties"])
     properties["automl_disabled_parameters"] = sections
+    cost = [leaf.key for leaf in leaves if leaf.meta.automl_cost]
     schema = {
         "automl_default_parameters": [leaf.key for leaf in leaves if leaf.meta.automl_enabled],
         "automl_disabled_parameters": _all_disabled(root),
@@ -267,6 +273,7 @@ def action_schema(skill: Skill, action: str) -> dict[str, Any]:
             "network_arch": skill.network_arch, "schema_action": action, "schema_version": SCHEMA_VERSION,
             "source": skill.source,
         },
+        **({"x_automl_cost_parameters": cost} if cost else {}),
     }
     problems = validate_spec(schema["default"], schema)
     if problems:

@@ -8,7 +8,8 @@ The AutoML search set (``automl_enabled=True``) follows ReID practice (BoT / str
 fast-reid's HPO): learning rate and weight decay on a log scale, optimizer, warm-up and LR
 milestones relative to the epoch budget, triplet margin, label smoothing, the P x K batch
 shape, random erasing, and the center loss with its weight. Validity bounds are wide (what a
-user may write); ``search_*``/``relative_max`` narrow what AutoML samples.
+user may write); ``search_*``/``relative_max`` narrow what AutoML samples. The architecture keys a
+cost-aware study adds (``automl_cost``) are the backbone, the input size and the embedding size.
 Keys TAO does not have are ours: ``dataset.val_split``, ``train.amp``,
 ``train.optim.lr_scheduler``, ``inference.top_k``, and the ``tune_reranking`` action's section.
 """
@@ -29,7 +30,7 @@ from schemas.fields import (
     str_field,
 )
 
-BACKBONES = ("resnet_18", "resnet_34", "resnet_50", "resnet_lite")
+BACKBONES = ("resnet_lite", "resnet_18", "resnet_34", "resnet_50")  # by cost, for an ordered search
 ACTIONS = ("train", "evaluate", "inference", "export", "tune_reranking")
 
 
@@ -51,7 +52,7 @@ class WandbConfig:
 class ModelConfig:
     backbone: str = str_field(
         "resnet_50", "Backbone network. resnet_lite is a narrow ResNet that trains usefully on a CPU.",
-        title="Backbone Type", options=BACKBONES, popular=True,
+        title="Backbone Type", options=BACKBONES, popular=True, ordered=True, automl_cost=True,
     )
     last_stride: int = int_field(1, "Stride of the last backbone stage (1 keeps a larger feature map).",
                                  title="Last Stride", minimum=1, maximum=2)
@@ -62,11 +63,15 @@ class ModelConfig:
     pretrained_model_path: str = str_field("", "Local pretrained weights (torchvision or TAO state dict); "
                                                "empty trains from scratch.", title="Pretrained Model Path", io="file", io_optional=True)
     input_channels: int = int_field(3, "Number of input channels.", title="Input Channels", minimum=3, maximum=3)
-    input_width: int = int_field(128, "Input image width.", title="Input Width", minimum=16, maximum=1024)
-    input_height: int = int_field(256, "Input image height.", title="Input Height", minimum=32, maximum=2048)
+    input_width: int = int_field(128, "Input image width: model.input_height / 2 (Market-1501's aspect ratio).",
+                                 title="Input Width", minimum=16, maximum=1024, math_cond="/ 2",
+                                 depends_on="model.input_height", automl_cost=True)
+    input_height: int = int_field(256, "Input image height.", title="Input Height", minimum=32, maximum=2048,
+                                  automl_cost=True, search_options=(64, 128, 192, 256, 320, 384))
     neck: str = str_field("bnneck", "Neck after global pooling: BNNeck or none.", title="Neck", options=("bnneck", "no"))
     feat_dim: int = int_field(256, "Embedding size when model.reduce_feat_dim is on.", title="Feature Dimension",
-                              minimum=32, maximum=2048)
+                              minimum=32, maximum=2048, depends_on="model.reduce_feat_dim", automl_cost=True,
+                              search_options=(64, 128, 256))  # at most resnet_lite's width: always a reduction
     neck_feat: str = str_field("after", "Embedding taken before or after the BNNeck at test time.",
                                title="Neck Feature", options=("before", "after"))
     metric_loss_type: str = str_field(
@@ -90,7 +95,8 @@ class ModelConfig:
                                  title="Cosine Layer")
     dropout_rate: float = float_field(0.0, "Dropout before the classifier.", title="Dropout Rate",
                                       minimum=0.0, maximum=0.9)
-    reduce_feat_dim: bool = bool_field(False, "Project the pooled feature to model.feat_dim.", title="Reduce Feature Dim")
+    reduce_feat_dim: bool = bool_field(False, "Project the pooled feature to model.feat_dim.", title="Reduce Feature Dim",
+                                       parent_param=True, automl_cost=True)
     drop_path: float = float_field(0.1, "Drop path probability.", title="Drop Path", minimum=0.0, maximum=1.0,
                                    fixed=True)
     drop_out: float = float_field(0.0, "Dropout probability.", title="Drop Out", minimum=0.0, maximum=1.0,
