@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from reid_core.actions.devices import inference_device, start_action
-from reid_core.actions.evaluate import format_kpis
+from reid_core.actions.evaluate import batch_size_for, format_kpis
 from reid_core.actions.restore import restore_model
 from reid_core.config import ExperimentConfig
 from reid_core.data.datamodule import evaluation_loader, load_training_data
@@ -118,7 +118,7 @@ def run_tune_reranking(spec: ExperimentConfig) -> TuningReport:
     out, status = start_action(spec, "tune_reranking")
     epoch = int(restored.checkpoint.get("epoch", -1))
     with failures_recorded(status, lambda: {"epoch": epoch}):
-        batch = cfg.batch_size if cfg.batch_size > 0 else spec.dataset.val_batch_size
+        batch = batch_size_for(spec, "tune_reranking")
         model_spec = restored.spec
         q = extract_embeddings(restored.model, evaluation_loader(model_spec, data.query, batch), device)
         g = extract_embeddings(restored.model, evaluation_loader(model_spec, data.gallery, batch), device)
