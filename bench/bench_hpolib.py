@@ -22,7 +22,7 @@ over trials 11-50 (the model's trials, with the other processes running). Then, 
 for ``tpe``, ``bayesian`` and ``grid`` on a study record already holding 50 and 1,000 finished trials.
 
     .venv/bin/python bench/bench_hpolib.py [--seeds 10] [--trials 50] [--workers 2] [--out runs.json]
-                                           [--history 50 1000] [--only search|overhead]
+                                           [--history 50 1000] [--only search|overhead] [--torch-threads 1]
 """
 
 from __future__ import annotations
@@ -69,11 +69,11 @@ def _sampler(name: str, space, seed: int, trials: int) -> optuna.samplers.BaseSa
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-def _one_thread() -> None:
-    """A worker process per core: torch's own threads (the GP's) would only contend."""
-    import torch  # heavy: only the worker processes need it
+def _threads(count: int = 1) -> None:
+    """Torch's threads (the GP's); one in a worker process per core, where more would only contend."""
+    import torch  # heavy: only the GP needs it
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(count)
 
 
 def run(task: tuple[str, str, int, int, str]) -> dict:
@@ -214,6 +214,7 @@ def main() -> None:
                         help="finished trials before the overhead part's suggestions (none: skip it)")
     parser.add_argument("--only", choices=("search", "overhead"))
     parser.add_argument("--overhead-schema", type=Path, default=SCHEMA, help="the schema the overhead part searches")
+    parser.add_argument("--torch-threads", type=int, help="torch threads for the overhead part (default: torch's)")
     parser.add_argument("--out", type=Path, help="write every run's values and times as JSON")
     args = parser.parse_args()
     samplers = args.samplers.split(",")
@@ -223,7 +224,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-hpolib-") as tmp:
         if args.only != "overhead":
             start = time.perf_counter()
-            with ProcessPoolExecutor(max_workers=args.workers, initializer=_one_thread) as pool:
+            with ProcessPoolExecutor(max_workers=args.workers, initializer=_threads) as pool:
                 runs = list(pool.map(run, [(d, s, seed, args.trials, tmp) for d, s, seed in tasks]))
             print(f"{len(runs)} studies of {args.trials} evaluations in {time.perf_counter() - start:.0f} s "
                   f"on {args.workers} processes")
@@ -231,6 +232,8 @@ def main() -> None:
                 args.out.write_text(json.dumps({"runs": runs}, indent=1))
             report(runs, args.trials)
         if args.only != "search":
+            if args.torch_threads:
+                _threads(args.torch_threads)
             for history in args.history:
                 suggestion_overhead(Path(tmp), history, args.overhead_schema)
 
