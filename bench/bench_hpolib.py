@@ -23,6 +23,7 @@ for ``tpe``, ``bayesian`` and ``grid`` on a study record already holding 50 and 
 
     .venv/bin/python bench/bench_hpolib.py [--seeds 10] [--trials 50] [--workers 2] [--out runs.json]
                                            [--history 50 1000] [--only search|overhead] [--torch-threads 1]
+    .venv/bin/python bench/bench_hpolib.py --runs runs.json --before runs-of-an-earlier-checkout.json --only search
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ PLAIN = ("tpe", "gp", "random")
 SAMPLERS = OURS + PLAIN
 AT = (10, 25, 50)
 FIRST_MODEL_TRIAL = 10  # the samplers' random start is 10 trials
+BEFORE = " before"  # suffix of the samplers of --before's runs
 
 
 @functools.cache
@@ -120,9 +122,10 @@ def vargha_delaney(ours: list[float], theirs: list[float]) -> float:
 
 def report(runs: list[dict], trials: int) -> dict:
     datasets = sorted({r["dataset"] for r in runs})
-    samplers = [s for s in SAMPLERS if any(r["sampler"] == s for r in runs)]
+    named = [name for s in SAMPLERS for name in (f"{s}{BEFORE}", s)]
+    samplers = [s for s in named if any(r["sampler"] == s for r in runs)]
     table: dict = {}
-    print(f"{'dataset':<26} {'sampler':<14} " + " ".join(f"{f'best@{k}':>11}" for k in AT) +
+    print(f"{'dataset':<26} {'sampler':<21} " + " ".join(f"{f'best@{k}':>11}" for k in AT) +
           f" {'evals to random@50':>18} {'A vs tpe':>9} {'p':>7} {'ask+suggest':>12}")
     for dataset in datasets:
         by = {s: [r for r in runs if r["dataset"] == dataset and r["sampler"] == s] for s in samplers}
@@ -143,7 +146,7 @@ def report(runs: list[dict], trials: int) -> dict:
             table.setdefault(dataset, {})[sampler] = entry
             reach = entry.get("evals_to_random50")
             reach_text = "-" if reach is None else (f">{trials}" if reach > trials else f"{reach:g}")
-            print(f"{dataset:<26} {sampler:<14} " + " ".join(f"{entry[f'best@{k}']:11.3e}" for k in AT if k <= trials)
+            print(f"{dataset:<26} {sampler:<21} " + " ".join(f"{entry[f'best@{k}']:11.3e}" for k in AT if k <= trials)
                   + f" {reach_text:>18} {entry.get('A_vs_tpe', float('nan')):9.2f} {entry.get('p_vs_tpe', float('nan')):7.3f}"
                   + f" {entry['ask_suggest_ms']:9.1f} ms")
     _targets(table, trials)
@@ -152,7 +155,8 @@ def report(runs: list[dict], trials: int) -> dict:
 
 def _targets(table: dict, trials: int) -> None:
     """Ours vs the best plain sampler per dataset (by median best@50; worse only if significantly so)."""
-    for ours in (s for s in OURS if all(s in rows for rows in table.values())):
+    candidates = [name for s in OURS for name in (f"{s}{BEFORE}", s)]
+    for ours in (s for s in candidates if all(s in rows for rows in table.values())):
         held, reach_ok = 0, True
         for dataset, rows in table.items():
             plain = [s for s in PLAIN if s in rows]
@@ -216,13 +220,18 @@ def main() -> None:
     parser.add_argument("--overhead-schema", type=Path, default=SCHEMA, help="the schema the overhead part searches")
     parser.add_argument("--torch-threads", type=int, help="torch threads for the overhead part (default: torch's)")
     parser.add_argument("--out", type=Path, help="write every run's values and times as JSON")
+    parser.add_argument("--runs", type=Path, help="report on the runs saved in this file (--out) instead of running")
+    parser.add_argument("--before", type=Path, help="runs saved by this benchmark on an earlier checkout: shown "
+                                                    "beside, as '<sampler> before'")
     args = parser.parse_args()
     samplers = args.samplers.split(",")
     cost = {"gp": 0, "ours-bayesian": 1}  # the slowest first, so the workers end together
     tasks = sorted(((d, s, seed) for d in args.datasets.split(",") for s in samplers for seed in range(args.seeds)),
                    key=lambda t: (cost.get(t[1], 2), t))
     with tempfile.TemporaryDirectory(prefix="bench-hpolib-") as tmp:
-        if args.only != "overhead":
+        if args.runs:
+            runs = json.loads(args.runs.read_text())["runs"]
+        elif args.only != "overhead":
             start = time.perf_counter()
             with ProcessPoolExecutor(max_workers=args.workers, initializer=_threads) as pool:
                 runs = list(pool.map(run, [(d, s, seed, args.trials, tmp) for d, s, seed in tasks]))
@@ -230,6 +239,9 @@ def main() -> None:
                   f"on {args.workers} processes")
             if args.out:
                 args.out.write_text(json.dumps({"runs": runs}, indent=1))
+        if args.before:
+            runs += [{**r, "sampler": r["sampler"] + BEFORE} for r in json.loads(args.before.read_text())["runs"]]
+        if args.runs or args.only != "overhead":
             report(runs, args.trials)
         if args.only != "search":
             if args.torch_threads:
