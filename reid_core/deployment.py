@@ -6,9 +6,9 @@ a training's final model is the cost of any of its epochs' models.
 
 - Latency: the median of ``RUNS`` timed batch-1 forwards, after ``WARMUP_RUNS`` untimed ones, of
   the exported ONNX graph in onnxruntime on the device class the model trained on (the CPU
-  provider with ``threads`` intra-op threads; on a GPU, the CUDA provider when onnxruntime has
-  it, else the torch model on that GPU, synchronised). Float32, as exported; the image starts and
-  the embedding ends in host memory, as in a deployment.
+  provider with ``threads`` intra-op threads that do not spin-wait; on a GPU, the CUDA provider
+  when onnxruntime has it, else the torch model on that GPU, synchronised). Float32, as exported;
+  the image starts and the embedding ends in host memory, as in a deployment.
 - Parameters: those the inference forward uses (the classifier, for one, is not exported).
 - FLOPs: of one batch-1 forward as ``torch.utils.flop_counter.FlopCounterMode`` counts them:
   2 per multiply-add of convolutions and matrix products; normalisation, pooling and activations
@@ -17,6 +17,7 @@ a training's final model is the cost of any of its epochs' models.
 
 from __future__ import annotations
 
+import copy
 import logging
 import statistics
 import tempfile
@@ -65,14 +66,11 @@ def model_size(network: nn.Module, shape: tuple[int, int, int]) -> ModelSize:
     def record(module: nn.Module, args: Any, output: Any) -> None:
         used.update((id(p), p) for p in module.parameters(recurse=False))
 
-    hooks = [module.register_forward_hook(record) for module in network.modules()]
-    device = next(network.parameters()).device
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            network(torch.zeros(1, *shape, device=device))
-    finally:
-        for hook in hooks:
-            hook.remove()
+    shapes_only = copy.deepcopy(network).to("meta")  # counting needs shapes, not arithmetic
+    for module in shapes_only.modules():
+        module.register_forward_hook(record)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        shapes_only(torch.zeros(1, *shape, device="meta"))
     return ModelSize(sum(p.numel() for p in used.values()), int(counter.get_total_flops()))
 
 
@@ -111,6 +109,8 @@ def onnx_latency(path: Path, shape: tuple[int, int, int], device: torch.device, 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    # no spin-waiting: spinning threads fight the trials training beside them (2-4x slower on busy cores)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # a missing CUDA library is handled below, not narrated
     providers: list[Any] = [CPU_PROVIDER]
     if device.type == "cuda":
