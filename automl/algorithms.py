@@ -1,15 +1,15 @@
 """Algorithms by name: TAO's names plus ours, and what each one is in each engine.
 
-| name | Optuna engine | Ray engine |
+| name | Optuna engine | Ray engine (the record's same sampler proposes) |
 | --- | --- | --- |
-| bayesian | GPSampler on at most 128 observations (the 64 best + the 64 latest), running trials conditioned on (no near-duplicate proposals) | OptunaSearch(same) |
-| tpe | TPESampler(multivariate, group, constant liar) | OptunaSearch(TPESampler) |
-| random | RandomSampler | BasicVariantGenerator on ``space.to_ray()`` |
-| grid | LazyGridSampler over a few points per parameter (``SearchSpace.grid``) | BasicVariantGenerator over the same points |
-| hyperband | RandomSampler + HyperbandPruner | random + HyperBandScheduler |
-| asha | RandomSampler + SuccessiveHalvingPruner | random + ASHAScheduler |
-| bohb | TPESampler + HyperbandPruner | OptunaSearch(TPE) + HyperBandScheduler |
-| pbt | (Ray only) | random start + PopulationBasedTraining |
+| bayesian | GPSampler on at most 128 observations (the 64 best + the 64 latest), running trials conditioned on (no near-duplicate proposals) | the same GP, FIFO |
+| tpe | TPESampler(multivariate, group, constant liar) | the same TPE, FIFO |
+| random | RandomSampler | RandomSampler, FIFO |
+| grid | LazyGridSampler over a few points per parameter (``SearchSpace.grid``) | the same grid, FIFO |
+| hyperband | RandomSampler + HyperbandPruner | RandomSampler + asynchronous HyperBand (ASHA in s_max + 1 brackets) |
+| asha | RandomSampler + SuccessiveHalvingPruner | RandomSampler + ASHA (one bracket) |
+| bohb | TPESampler + HyperbandPruner | the same TPE + asynchronous HyperBand |
+| pbt | (Ray only) | RandomSampler starts + PopulationBasedTraining |
 
 Epochs are the budget: pruners and schedulers compare trials at the same epoch only. ``dehb`` is
 left out: no well-kept implementation fits these engines, and a hand-made one is out of scope.

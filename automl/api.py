@@ -1,9 +1,9 @@
 """The Python API behind the ``automl`` command: launch, resume, worker and handoff.
 
-``launch`` creates the study record and is its first worker; ``resume`` continues it in a results
-dir after a crash or a stop. A worker runs trials on its own devices until the study's budget is
-spent across every worker of the study; the launching worker then hands the best checkpoint off.
-Read-only commands (status, best) live in ``automl.inspect``.
+``launch`` creates the study record and is its first worker; ``worker`` joins it from any machine;
+``resume`` continues it in a results dir after a crash or a stop. A worker runs trials on its own
+devices until the study's budget is spent across every worker of the study; the launching worker
+then hands the best checkpoint off. Read-only commands (status, best) live in ``automl.inspect``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,12 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import zlib
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Callable
+
+import optuna
 
 from automl.algorithms import check_algorithm, first_configs, grid_size, optuna_parts
 from automl.engines import ENGINES, engine_for
@@ -26,11 +30,12 @@ from automl.policy import decide
 from automl.progress import Progress
 from automl.skill import Skill, load_skill
 from automl.specs import build_base_spec, max_epochs, spec_problems
-from automl.study import StudyRun
+from automl.study import StudyRun, worker_id
 from automl.trial_process import same_process_alive, stop_group
 from search_spaces import SearchSpace, SearchSpaceError, compile_schema
 from studies.record import StudyRecord
-from studies.results_dir import read_marker
+from schemas.spec import flatten
+from studies.results_dir import read_marker, write_marker
 from studies.trial_record import HOST, StudyMeta, TrialRecord
 
 DRY_RUN_CONFIGS = 5
@@ -73,10 +78,12 @@ def _space(skill: Skill, options: StudyOptions, base_spec: dict) -> SearchSpace:
 
 
 def _parts(options: StudyOptions, space: SearchSpace | None, base_spec: dict, seed: int):
-    """Optuna's sampler and pruner for this worker (Ray's engine brings its own)."""
-    if space is None or options.engine != "optuna":
+    """The record's sampler (it proposes for either engine) and pruner (Ray's schedulers prune there)."""
+    if space is None:
         return None
-    return optuna_parts(options.algorithm, space, seed, max_epochs(base_spec), options.max_trials)
+    name = "random" if options.algorithm == "pbt" else options.algorithm  # PBT starts from random draws
+    parts = optuna_parts(name, space, seed, max_epochs(base_spec), options.max_trials)
+    return parts if options.engine == "optuna" else replace(parts, pruner=optuna.pruners.NopPruner())
 
 
 def _work(options: StudyOptions, skill: Skill, space: SearchSpace | None, record: StudyRecord, pool: GpuPool,
@@ -115,7 +122,7 @@ def launch(options: StudyOptions, policy: str | None = None, request: str | None
     decision = decide(skill, policy, request)
     say(f"automl_policy {'on' if decision.on else 'off'}: {decision.reason}")
     metric, direction = skill.default_metric
-    options = replace(options, skill_dir=str(skill.root), metric=options.metric or metric,
+    options = replace(options, skill_dir=str(skill.root), skill_files=skill.digests(), metric=options.metric or metric,
                       direction=options.direction or direction,
                       storage=options.storage or default_storage(options.results_dir))
     if not decision.on:
@@ -141,19 +148,20 @@ def launch(options: StudyOptions, policy: str | None = None, request: str | None
                      algorithm=options.algorithm, search_space=space.describe() if space is not None else "",
                      base_spec=base_spec, launch=options.study_wide(), heartbeat_s=options.heartbeat,
                      grace_s=options.grace)
-    record = StudyRecord.create(options.storage, options.study, meta, options.results_dir,
-                                sampler=parts.sampler if parts else None, pruner=parts.pruner if parts else None)
-    if space is not None:
-        config = StudyRun(options, skill, base_spec, space, record, pool, None).base_config()
-        if config is not None:
-            record.enqueue(space.trial_params(config), "base spec", config)
-            say("trial 0 runs the base spec's own values (the baseline the search has to beat)")
+    with engine_for(options.engine).session(options, pool):  # a cluster it cannot join: nothing is created
+        record = StudyRecord.create(options.storage, options.study, meta, options.results_dir,
+                                    sampler=parts.sampler if parts else None, pruner=parts.pruner if parts else None)
+        if space is not None:
+            config = StudyRun(options, skill, base_spec, space, record, pool, None).base_config()
+            if config is not None:
+                record.enqueue(space.trial_params(config), "base spec", config)
+                say("trial 0 runs the base spec's own values (the baseline the search has to beat)")
+            else:
+                say("the base spec's values lie outside the search space; it is not run as a trial")
         else:
-            say("the base spec's values lie outside the search space; it is not run as a trial")
-    else:
-        record.enqueue({}, "plain training", {})
-    with ControllerLock(options.results_dir):
-        _work(options, skill, space, record, pool, say)
+            record.enqueue({}, "plain training", {})
+        with ControllerLock(options.results_dir):
+            _work(options, skill, space, record, pool, say)
     return _handoff(options, skill, record)
 
 
@@ -175,13 +183,24 @@ def _dry_run(options: StudyOptions, skill: Skill, base_spec: dict, space: Search
     say("Dry run: nothing was started.")
 
 
-def _joined(record: StudyRecord, results_dir: str, **worker: Any) -> tuple[StudyOptions, Skill, SearchSpace | None]:
-    """This worker's options, skill and space of a recorded study."""
+def _joined(record: StudyRecord, results_dir: str, skill_dir: str | None = None,
+            **worker: Any) -> tuple[StudyOptions, Skill, SearchSpace | None]:
+    """This worker's options, skill and space of a recorded study (``skill_dir``: where this machine
+    holds the study's skill, when not where the launch found it)."""
     if record.meta is None:
         raise AutomlError(f"study {record.name}: has no launch options recorded; it was not launched by automl")
     options = StudyOptions.of_record(record.meta.launch, results_dir=results_dir, storage=record.url,
                                      **{k: v for k, v in worker.items() if v is not None})
-    skill = load_skill(options.skill_dir)
+    where = skill_dir or options.skill_dir
+    if not Path(where).is_dir():
+        raise AutomlError(f"the study's skill dir {where} (recorded at launch) is not on this machine; pass "
+                          "--skill-dir with the same skill")
+    skill = load_skill(where)
+    differing = [name for name, digest in skill.digests().items() if options.skill_files.get(name, digest) != digest]
+    if differing:
+        raise AutomlError(f"--skill-dir {skill.root}: not the study's skill ({options.skill_dir}): its "
+                          f"{differing[0]} differs")
+    options = replace(options, skill_dir=str(skill.root))
     space = _space(skill, options, record.meta.base_spec) if record.meta.policy == "on" else None
     return options, skill, space
 
@@ -224,11 +243,54 @@ def resume(results_dir: str, say: Callable[[str], None] = print) -> dict[str, An
     options, skill, space = _joined(record, results_dir)
     record = _reopen(record, options, space, options.seed + len(record.trials()))
     pool = GpuPool(tuple(options.gpus or ()), options.gpus_per_trial, options.parallel)
-    with ControllerLock(results_dir):
+    with engine_for(options.engine).session(options, pool), ControllerLock(results_dir):
         _repair(record, say)
         say(f"resuming study {record.name}: {len(record.counted())} of {options.max_trials} trials done")
         _work(options, skill, space, record, pool, say)
     return _handoff(options, skill, record)
+
+
+def worker(storage: str, study: str, results_dir: str, gpus: str | None = None, parallel: int | None = None,
+           skill_dir: str | None = None, spec: str | None = None, say: Callable[[str], None] = print) -> None:
+    """Join a study from any machine: its options from the record, trials on this machine's devices
+    until the study's budget is spent across every worker."""
+    record = StudyRecord.open(storage, study, results_dir)
+    if record.meta is None:
+        raise AutomlError(f"study {study}: was not launched by automl (no launch options recorded)")
+    if record.meta.engine != "optuna":
+        raise AutomlError(f"study {study}: runs on the {record.meta.engine} engine; give its Ray cluster more nodes "
+                          "instead of adding workers")
+    if record.is_finished():
+        say(f"study {study}: finished ({len(record.counted())} of {record.meta.max_trials} trials); nothing to do")
+        return
+    marker = read_marker(results_dir)
+    if marker is not None and marker[1] != study:
+        raise AutomlError(f"--results-dir {results_dir}: holds study '{marker[1]}'; give this worker its own folder")
+    options, skill, space = _joined(record, results_dir, skill_dir, parallel=parallel)
+    if spec is not None:
+        _same_base_spec(skill, replace(options, spec=spec), record.meta.base_spec)
+    pool = GpuPool(resolve_gpus(gpus), options.gpus_per_trial, options.parallel)
+    options = replace(options, gpus=pool.gpus)
+    record = _reopen(record, options, space, _worker_seed(options.seed))
+    if marker is None:
+        write_marker(results_dir, record.url, study)
+    say(f"joining study {study}: {len(record.counted())} of {options.max_trials} trials done; "
+        f"{options.parallel} at a time here on {','.join(pool.gpus) or 'the CPU'}")
+    _work(options, skill, space, record, pool, say)
+
+
+def _same_base_spec(skill: Skill, options: StudyOptions, recorded: dict) -> None:
+    """A worker's ``--spec`` must make the study's base spec: name the first key that differs."""
+    mine, theirs = flatten(build_base_spec(skill, options)), flatten(recorded)
+    for key in sorted(set(mine) | set(theirs)):
+        if mine.get(key) != theirs.get(key):
+            raise AutomlError(f"--spec {options.spec}: not the study's spec: {key} is {mine.get(key)!r} here, "
+                              f"{theirs.get(key)!r} in the study")
+
+
+def _worker_seed(seed: int) -> int:
+    """Each worker's samplers draw their own random numbers (two workers on one seed would repeat)."""
+    return (seed + zlib.crc32(worker_id().encode())) % 2**31
 
 
 def run_handoff(results_dir: str) -> dict[str, Any]:

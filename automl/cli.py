@@ -5,6 +5,8 @@
                   [--gpus 0,1,...|none] [--gpus-per-trial K] [--parallel P] [--storage URL]
                   [--study NAME] [--dry-run] [dot.key=value ...]
     automl resume --results-dir R
+    automl worker --storage URL --study NAME --results-dir R [--gpus 0,1|none] [--parallel P]
+                  [--skill-dir DIR] [--spec FILE]
     automl status --results-dir R [--json]
     automl best --results-dir R [--action evaluate|export|inference] [--latest] [--json]
     automl handoff --results-dir R
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import warnings
 from typing import NoReturn, Sequence
@@ -36,6 +39,7 @@ from schemas import SchemaError
 from schemas.spec import SpecError
 from search_spaces import SearchSpaceError
 from studies.errors import RecordError
+from studies.storage import STORAGE_ENV
 
 PROG = "automl"
 
@@ -62,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--gpus", help="comma-separated GPU ids, or none (default: every visible GPU)")
     launch.add_argument("--gpus-per-trial", type=int, default=1)
     launch.add_argument("--parallel", type=int, default=1)
-    launch.add_argument("--storage", help="SQLAlchemy URL (default sqlite:///RESULTS/study.db)")
+    launch.add_argument("--storage", default=os.environ.get(STORAGE_ENV),
+                        help=f"SQLAlchemy URL (default ${STORAGE_ENV}, else sqlite:///RESULTS/study.db)")
     launch.add_argument("--study", default="reid-automl")
     launch.add_argument("--metric", help="KPI to optimise (default: the skill's, cmc_rank_1)")
     launch.add_argument("--direction", choices=("maximize", "minimize"))
@@ -84,6 +89,16 @@ def _parser() -> argparse.ArgumentParser:
         if name == "best":
             sub.add_argument("--action", default="evaluate", choices=("evaluate", "export", "inference", "train"))
             sub.add_argument("--latest", action="store_true")
+    join = commands.add_parser("worker", help="join a study from this machine: run its trials on this machine's "
+                                              "devices until its budget is spent")
+    join.add_argument("--storage", default=os.environ.get(STORAGE_ENV), help=f"the study's storage URL "
+                                                                             f"(default ${STORAGE_ENV})")
+    join.add_argument("--study", required=True)
+    join.add_argument("--results-dir", required=True, help="this worker's folder for its trials")
+    join.add_argument("--gpus", help="comma-separated GPU ids, or none (default: every visible GPU)")
+    join.add_argument("--parallel", type=int, help="trials at a time on this machine (default: the launch's)")
+    join.add_argument("--skill-dir", help="the study's skill dir on this machine (default: the launch's)")
+    join.add_argument("--spec", help="checked against the study's spec (default: the study's own)")
     dashboard = commands.add_parser("dashboard", help="write the study's HTML dashboard (and serve it)")
     trials = commands.add_parser("trials", help="one row per trial, as CSV (stdout by default) or Parquet")
     for sub in (dashboard, trials):
@@ -96,7 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--host", default="127.0.0.1")
     trials.add_argument("--csv")
     trials.add_argument("--parquet")
-    commands.add_parser("studies", help="list the studies in a storage").add_argument("--storage", required=True)
+    commands.add_parser("studies", help="list the studies in a storage").add_argument(
+        "--storage", default=os.environ.get(STORAGE_ENV), help=f"SQLAlchemy URL (default ${STORAGE_ENV})")
     return parser
 
 
@@ -136,6 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             api.launch(_options(args), policy=args.policy, request=args.request, dry_run=args.dry_run)
         elif args.command == "resume":
             api.resume(args.results_dir)
+        elif args.command == "worker":
+            if not args.storage:
+                raise AutomlError(f"--storage: required (or ${STORAGE_ENV}): the URL of the study's record")
+            api.worker(args.storage, args.study, args.results_dir, args.gpus, args.parallel, args.skill_dir,
+                       args.spec)
         elif args.command == "status":
             data = inspect.status(args.results_dir)
             print(json.dumps(data, indent=2)) if args.json else _print_status(data)
@@ -151,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif args.command == "trials":
                 commands.export(args.results_dir, args.storage, args.study, args.csv, args.parquet)
             else:
+                if not args.storage:
+                    raise AutomlError(f"--storage: required (or ${STORAGE_ENV})")
                 commands.print_studies(args.storage)
         else:
             api.run_handoff(args.results_dir)

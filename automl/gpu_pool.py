@@ -54,6 +54,8 @@ class GpuPool:
             if parallel > slots:
                 raise AutomlError(f"--parallel {parallel}: only {slots} trial(s) fit on {len(self.gpus)} GPU(s) with "
                                   f"--gpus-per-trial {per_trial}")
+        elif parallel > available_cpus():
+            raise AutomlError(f"--parallel {parallel}: only {available_cpus()} CPU core(s) here for trials without GPUs")
         self._free = list(self.gpus)
         self._lock = threading.Condition()
         self.threads = max(1, available_cpus() // parallel)

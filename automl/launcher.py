@@ -125,11 +125,14 @@ def run_trial(
     grace: float = GRACE_S,
     cancelled: Callable[[], bool] = lambda: False,
     skip_existing: bool = False,
+    start_process: Callable[..., Any] = TrialProcess,
 ) -> TrialOutcome:
     """Write the spec, run the child to its end (or until pruned), and say how it went.
 
     ``report(epoch, value)`` is called for each validated epoch and returns True to prune. With
     ``skip_existing``, lines already in status.json (an earlier run in the same folder) are not read.
+    ``start_process(command, env, folder, threads)`` starts the child (``TrialProcess`` on this
+    machine; Ray's engine passes one that asks its node's trial server).
     """
     files = TrialFolder(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -138,8 +141,8 @@ def run_trial(
     if skip_existing and tail.path.exists():
         tail.offset = tail.path.stat().st_size
     outcome = TrialOutcome("FAIL", started=time.time())
-    child = TrialProcess([part.replace("{config_path}", str(files.spec)) for part in command], lease.env, folder,
-                         lease.threads)
+    child = start_process([part.replace("{config_path}", str(files.spec)) for part in command], lease.env, folder,
+                          lease.threads)
     files.write_process(child.pid, child.ticks, os.getpid())
     on_start(child.pid, child.ticks)
     statuses: list[dict[str, Any]] = []

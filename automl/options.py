@@ -38,6 +38,7 @@ class StudyOptions:
     ray_address: str | None = None
     handoff: bool = True
     heartbeat: int = 10  # seconds between a running trial's heartbeats; stale after GRACE_BEATS of them
+    skill_files: dict[str, str] = field(default_factory=dict)  # the skill's files' digests, set at launch
     extra: dict[str, Any] = field(default_factory=dict)
 
     def study_wide(self) -> dict[str, Any]:

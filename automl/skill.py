@@ -4,6 +4,7 @@ root is one)."""
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from schemas.spec import SpecError, read_yaml_mapping
 SKILL_INFO = "references/skill_info.yaml"
 TRAIN_SCHEMA = "schemas/train.schema.json"
 TRAIN_TEMPLATE = "references/spec_template_train.yaml"
+SKILL_FILES = (SKILL_INFO, TRAIN_SCHEMA, TRAIN_TEMPLATE)  # what makes two skill dirs the same skill
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,11 @@ class Skill:
     @property
     def default_metric(self) -> tuple[str, str]:
         return self.info.get("automl_metric") or "cmc_rank_1", self.info.get("automl_direction") or "maximize"
+
+    def digests(self) -> dict[str, str]:
+        """SHA-256 of each file that defines the skill (empty for a missing one)."""
+        return {name: hashlib.sha256((self.root / name).read_bytes()).hexdigest() if (self.root / name).is_file()
+                else "" for name in SKILL_FILES}
 
     def train_command(self, spec_path: Path) -> list[str]:
         """The train action's command line for a spec file (``{config_path}`` substituted)."""

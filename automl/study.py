@@ -112,16 +112,18 @@ class StudyRun:
         self.record.epoch(number, epoch, value, checkpoints_of(self.trial_dir(number), self.results_dir), trial)
 
     def end(self, number: int, outcome: TrialOutcome, lanes: int, retention: bool = True) -> None:
+        """Record a trial's outcome from its folder on this machine (see ``close``)."""
+        self.close(number, trial_end(outcome, self.trial_dir(number), self.results_dir, lanes), retention)
+
+    def close(self, number: int, end: TrialEnd, retention: bool = True) -> None:
         """Record the outcome; an interrupted trial's re-run is queued. Then retention and the page."""
         self.running.discard(number)
-        told = self.record.finish(number, trial_end(outcome, self.trial_dir(number), self.results_dir, lanes))
-        if not told:
+        if not self.record.finish(number, end):
             self.progress.message(f"trial {number}: failed as stale by another worker meanwhile; its re-run is queued")
             return
-        if outcome.interrupted:
+        if end.interrupted:
             self.record.rerun(self.record.trial(number))
-        self.progress.finished(number, outcome.state, outcome.value if outcome.state != "FAIL" else None,
-                               outcome.failure)
+        self.progress.finished(number, end.state, end.value if end.state != "FAIL" else None, end.failure)
         self.after_trial(retention)
 
     def refuse(self, number: int, config: dict, origin: str, problem: str) -> None:

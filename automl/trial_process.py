@@ -114,3 +114,14 @@ class TrialProcess:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
+
+
+def _nothing() -> None:
+    """A process that only proves the fork server is up."""
+
+
+def warm_up() -> None:
+    """Start the fork server now (it imports torch and Lightning once), not at the first trial."""
+    process = _server_context().Process(target=_nothing)
+    process.start()
+    process.join()

@@ -11,7 +11,7 @@
 3. Suggestion overhead: ask + ``space.suggest`` on a study that already holds 1,000 finished
    trials in an SQLite file (the default storage), for each algorithm's sampler.
 
-    .venv/bin/python bench/bench_automl.py [--trials 4] [--epochs 2] [--parallel 2] [--history 1000]
+    .venv/bin/python bench/bench_automl.py [--trials 4] [--epochs 2] [--parallel 2] [--history 1000] [--postgres]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -34,6 +35,10 @@ from automl.launcher import run_trial
 from reid_core.status import read_status
 from schemas import packaged_schema
 from search_spaces import compile_schema
+from studies.storage import open_storage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the throwaway PostgreSQL server
+from servers import postgres_server  # noqa: E402
 
 TRIAL_60S = 60.0
 
@@ -89,7 +94,7 @@ def scaling(data, root: Path, trials: int, epochs: int, parallel: int) -> None:
           f"(target wall <= {target:.1f} s, i.e. >= {0.9 * parallel:.1f}x)")
 
 
-def suggestions(root: Path, history: int) -> None:
+def suggestions(root: Path, history: int, storage: str | None = None) -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = compile_schema(packaged_schema("train"), base_spec={"train": {"num_epochs": 8}})
@@ -101,11 +106,13 @@ def suggestions(root: Path, history: int) -> None:
         for epoch in range(8):
             trial.report(0.1 * epoch, epoch)
         source.tell(trial, -abs(math.log10(config["train.optim.base_lr"]) + 2.5) + rng.normal(0, 0.05))
-    print(f"ask + suggest with {history} finished trials in SQLite (median of 10, first ask apart):")
+    print(f"ask + suggest with {history} finished trials in {'PostgreSQL' if storage else 'SQLite'} "
+          "(median of 10, first ask apart):")
     for name in ("random", "tpe", "bayesian", "grid", "asha", "hyperband", "bohb"):
         parts = optuna_parts(name, space, 0, 8, history)
-        url = f"sqlite:///{root / f'suggest-{name}.db'}"
-        study = optuna.create_study(storage=url, sampler=parts.sampler, pruner=parts.pruner, direction="maximize")
+        url = storage or f"sqlite:///{root / f'suggest-{name}.db'}"
+        study = optuna.create_study(storage=open_storage(url, create=True), study_name=f"suggest-{name}",
+                                    sampler=parts.sampler, pruner=parts.pruner, direction="maximize")
         study.add_trials(source.trials)
         times = []
         for _ in range(11):
@@ -125,6 +132,7 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--history", type=int, default=1000)
     parser.add_argument("--only", choices=("overhead", "scaling", "suggestions"))
+    parser.add_argument("--postgres", action="store_true", help="suggestions on a throwaway PostgreSQL server")
     args = parser.parse_args()
     from reid_core.synthetic import make_dataset
 
@@ -141,7 +149,11 @@ def main() -> None:
             scaling(data, root, args.trials, args.epochs, args.parallel)
         if args.only in (None, "suggestions"):
             print("== suggestion overhead ==")
-            suggestions(root, args.history)
+            if args.postgres:
+                with postgres_server() as server:
+                    suggestions(root, args.history, server.url)
+            else:
+                suggestions(root, args.history)
 
 
 if __name__ == "__main__":

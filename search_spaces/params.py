@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-HELPER_MARK = "~"
+from schemas.spec import HELPER_MARK  # the one mark of a helper name, never in a spec key (re-exported)
 
 
 def unit_names(key: str, units: int) -> list[str]:

@@ -184,14 +184,15 @@ class StudyRecord:
     # --- files of trials ---------------------------------------------------------------------------------
 
     def path(self, relative: str | None, trial: TrialRecord | None = None) -> Path | None:
-        """A recorded path on this machine: under this record's results dir, else (a record opened by
-        storage URL alone) under the results dir of ``trial``'s worker when it ran on this host."""
-        base = self.results_dir
-        if base is None and trial is not None and trial.host == HOST and trial.root:
-            base = Path(trial.root)
-        if relative is None or base is None:
+        """A recorded path on this machine: under this record's results dir (shared by the workers, or
+        moved here), else under the results dir of ``trial``'s worker when it ran on this host."""
+        if relative is None:
             return None
-        return base / relative
+        bases = [self.results_dir] if self.results_dir is not None else []
+        if trial is not None and trial.host == HOST and trial.root:
+            bases.append(Path(trial.root))
+        found = [base / relative for base in bases if (base / relative).exists()]
+        return found[0] if found else (bases[0] / relative if bases else None)
 
     def locate(self, trial: TrialRecord, relative: str, what: str) -> Path:
         """A recorded file of ``trial`` on this machine, or one line saying where it is."""
@@ -245,9 +246,11 @@ class StudyRecord:
     def process(self, number: int, pid: int, start_ticks: int | None) -> None:
         self._set(number, pid=pid, start_ticks=start_ticks)
 
-    def placed(self, number: int, devices: tuple[str, ...], ray_node: str | None = None) -> None:
-        """Where a trial runs, once its engine placed it (Ray assigns devices after the start)."""
-        self._set(number, devices=list(devices) or ["cpu"], **({"ray_node": ray_node} if ray_node else {}))
+    def placed(self, number: int, devices: tuple[str, ...], ray_node: str | None = None,
+               host: str | None = None) -> None:
+        """Where a trial runs, once its engine placed it (Ray picks the node and devices after the start)."""
+        extra = {k: v for k, v in (("ray_node", ray_node), ("host", host)) if v}
+        self._set(number, devices=list(devices) or ["cpu"], **extra)
 
     def epoch(self, number: int, epoch: int, value: float, checkpoints: dict[int, str] | None = None,
               trial: optuna.Trial | None = None) -> None:

@@ -15,6 +15,7 @@ driver's own sources (``PGPASSWORD``, ``~/.pgpass``).
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import optuna
@@ -29,6 +30,8 @@ from studies.trial_record import FORMAT_KEY, StudyInfo
 SQLITE_TIMEOUT_S = 60
 CONNECT_TIMEOUT_S = 10
 STORAGE_ENV = "AUTOML_STORAGE"
+# per-trial heartbeats are how workers tell a dead worker's trials (studies.record); Optuna marks them experimental
+warnings.filterwarnings("ignore", message=".*heartbeat_interval.*", category=optuna.exceptions.ExperimentalWarning)
 
 
 def _url(url: str) -> URL:
@@ -60,7 +63,11 @@ def mask(url: str) -> str:
 def without_password(url: str) -> str:
     """The URL as it may be written to a file."""
     parsed = _url(url)
-    return parsed.set(password=None).render_as_string(hide_password=False) if parsed.password else url
+    if parsed.password is None:
+        return url
+    bare = URL.create(parsed.drivername, parsed.username, None, parsed.host, parsed.port, parsed.database,
+                      parsed.query)
+    return bare.render_as_string(hide_password=False)
 
 
 def with_password(url: str) -> str:

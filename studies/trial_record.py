@@ -96,6 +96,16 @@ class TrialEnd:
     launch_to_first_step: float | None = None
     exit_code: int | None = None
 
+    @classmethod
+    def of_json(cls, data: dict[str, Any]) -> "TrialEnd":
+        """A ``TrialEnd`` that travelled as JSON (``dataclasses.asdict`` of one)."""
+        values = dict(data)
+        for name in ("checkpoints", "cmc"):  # JSON keys are strings
+            if values.get(name) is not None:
+                values[name] = {int(k): v for k, v in values[name].items()}
+        values["attempts"] = tuple(values.get("attempts") or ())
+        return cls(**values)
+
     def user_attrs(self) -> dict[str, Any]:
         """The outcome as the trial's user attributes (``TrialRecord.of`` reads them back)."""
         out: dict[str, Any] = {}

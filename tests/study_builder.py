@@ -50,13 +50,14 @@ def _config(rng: np.random.Generator, max_epochs: int) -> tuple[dict, dict, dict
     if config["model.with_center_loss"]:
         config["train.optim.center_loss_weight"] = float(math.exp(rng.uniform(math.log(1e-4), math.log(1e-2))))
     params = {key: value for key, value in config.items() if key not in
-              ("dataset.batch_size", "train.optim.name", "train.optim.lr_steps")}
+              ("dataset.batch_size", "train.optim.name", "train.optim.lr_steps", "dataset.num_instances")}
     params.update({"dataset.batch_size~u": float(u_batch), "train.optim.name~u": float(u_name),
-                   "train.optim.lr_steps~u": float(u_steps)})
+                   "train.optim.lr_steps~u": float(u_steps),
+                   "dataset.num_instances~index": [2, 4, 8, 16].index(num_instances)})
     distributions = {
         "model.with_center_loss": CategoricalDistribution([False, True]),
         "model.label_smooth": CategoricalDistribution([False, True]),
-        "dataset.num_instances": CategoricalDistribution([2, 4, 8, 16]),
+        "dataset.num_instances~index": IntDistribution(0, 3),
         "dataset.re_prob": FLOAT(0.0, 0.8), "train.optim.weight_decay": FLOAT(1e-5, 1e-2, log=True),
         "train.optim.warmup_iters": IntDistribution(0, max(1, int(0.3 * max_epochs))),
         "train.optim.base_lr": FLOAT(1e-4, 3e-2, log=True), "train.optim.triplet_loss_margin": FLOAT(0.1, 1.0),

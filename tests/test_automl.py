@@ -430,3 +430,21 @@ def test_every_epoch_a_trial_reports_is_scored_even_the_last_lines_before_exit(f
     for trial in _trials(results):
         assert sorted(trial.epochs) == [0, 1, 2, 3]
         assert trial.value == max(trial.epochs.values())
+
+
+def test_a_copied_results_dir_resolves_hands_off_and_resumes_from_any_directory(fake_skill, tmp_path):
+    results = tmp_path / "here"
+    assert _launch(fake_skill, results, "--max-trials", "2") == 0
+    copy = tmp_path / "elsewhere" / "study"
+    shutil.copytree(results, copy)
+    shutil.rmtree(results)  # nothing of the original remains
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    for args in (["best", "--json"], ["handoff"], ["resume"]):
+        done = subprocess.run([sys.executable, "-m", "automl", args[0], "--results-dir", str(copy), *args[1:]],
+                              cwd=elsewhere, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, (args, done.stderr[-2000:])
+        if args[0] == "best":
+            assert Path(json.loads(done.stdout)["checkpoint"]).is_relative_to(copy / "trials")
+    summary = json.loads((copy / "summary.json").read_text())
+    assert Path(summary["best"]["checkpoint"]).is_relative_to(copy)

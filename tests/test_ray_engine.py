@@ -94,36 +94,31 @@ def test_ray_pbt_clones_a_better_trial_and_records_the_lineage(fake_skill, tmp_p
         assert sorted(trial.epochs) == list(range(8))
 
 
-def test_budget_aware_search_never_scores_an_early_stop_or_a_failure():
-    pytest.importorskip("ray")
-    from automl.engines.ray_search import BudgetAwareOptunaSearch
-    from schemas import packaged_schema
-    from search_spaces import compile_schema
-
-    space = compile_schema(packaged_schema("train"), automl_hyperparameters=["train.optim.base_lr"])
-    search = BudgetAwareOptunaSearch(space=space.suggest, metric="cmc_rank_1", mode="max",
-                                      sampler=optuna.samplers.RandomSampler(seed=0))
-    for trial_id in ("a", "b", "c"):
-        assert "train.optim.base_lr" in search.suggest(trial_id)
-        search.on_trial_result(trial_id, {"cmc_rank_1": 0.5, "training_iteration": 1})
-    search.on_trial_complete("a", {"cmc_rank_1": 0.5, "epoch": 2})  # stopped by a scheduler
-    search.on_trial_complete("b", {"cmc_rank_1": 0.5, "epoch": 3}, error=True)
-    search.on_trial_complete("c", {"cmc_rank_1": 0.9, "epoch": 8, "finished": True})
-    states = [t.state for t in search._ot_study.trials]
-    assert states == [TrialState.PRUNED, TrialState.FAIL, TrialState.COMPLETE]
-    assert search._ot_study.best_trial.value == 0.9
+def test_ray_trials_are_proposed_by_the_records_own_sampler(fake_skill, tmp_path, monkeypatch):
+    """Under Ray the study record's sampler (TPE here) proposes every config, just before Ray starts the
+    trial: each trial's parameters are in the record as Optuna asked them, and the trial ran in its folder."""
+    monkeypatch.setenv("FAKE_EPOCH_S", "0.1")
+    results = tmp_path / "tpe"
+    assert _launch(fake_skill, results, "--algorithm", "tpe", "--max-epochs", "2", "--max-trials", "5",
+                   "--parallel", "2", "--gpus", "none") == 0
+    record = StudyRecord.of_results_dir(results)
+    trials = record.trials()
+    assert [t.state for t in trials] == ["COMPLETE"] * 5
+    assert all(set(t.params) == {"train.optim.base_lr"} and t.params["train.optim.base_lr"] ==
+               t.config["train.optim.base_lr"] for t in trials)
+    assert len({t.params["train.optim.base_lr"] for t in trials}) == 5
+    for trial in trials:  # each Ray trial found its folder by its number
+        assert json.loads((results / "trials" / str(trial.number) / "env.json").read_text())["pid"] == trial.pid
 
 
-def test_pbts_exploit_hook_is_still_the_one_recorded_pbt_overrides():
-    """``RecordedPBT`` overrides Ray's private ``PopulationBasedTraining._exploit`` (no public hook keeps a
-    clone's own number and records its lineage; ray is pinned below 2.61 for this)."""
-    import inspect
-
-    from ray.tune.schedulers import PopulationBasedTraining
-
-    assert list(inspect.signature(PopulationBasedTraining._exploit).parameters) == \
-        ["self", "tune_controller", "trial", "trial_to_clone"], \
-        "Ray changed PopulationBasedTraining._exploit: automl/engines/ray_search.py RecordedPBT must follow it"
-    pbt = PopulationBasedTraining(time_attr="epoch", metric="m", mode="max", hyperparam_mutations={"x": [1, 2]})
-    assert isinstance(getattr(pbt, "_trial_state", None), dict), \
-        "Ray renamed PopulationBasedTraining._trial_state: RecordedPBT reads the donor's last result from it"
+@pytest.mark.parametrize("algorithm", ["bayesian", "tpe", "random", "grid", "hyperband", "asha", "bohb", "pbt"])
+def test_every_algorithm_runs_on_ray_started_here(algorithm, fake_skill, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_EPOCH_S", "0.2")
+    results = tmp_path / algorithm
+    assert _launch(fake_skill, results, "--algorithm", algorithm, "--max-epochs", "4", "--max-trials", "4",
+                   "--parallel", "2", "--gpus", "none", "--seed", "0") == 0
+    trials = _trials(results)
+    assert len([t for t in trials if t.finished]) == 4 and all(t.state in ("COMPLETE", "PRUNED") for t in trials)
+    assert all(t.engine == "ray" and t.ray_node and t.checkpoints for t in trials)
+    if algorithm in ("hyperband", "bohb"):  # ASHA's cut depends on the values (test_ray_asha_prunes_at_equal_budget)
+        assert any(t.state == "PRUNED" and len(t.epochs) < 4 for t in trials)

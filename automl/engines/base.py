@@ -22,8 +22,12 @@ search algorithms and schedulers on a Ray cluster (``RayEngine``).
 from __future__ import annotations
 
 import abc
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
+from automl.gpu_pool import GpuPool
+from automl.options import StudyOptions
 from automl.study import StudyRun
 
 
@@ -33,6 +37,13 @@ class Engine(abc.ABC):
     def __init__(self, run: StudyRun) -> None:
         self.study_run = run
         self.command = run.skill.train_command(Path("{config_path}"))
+
+    @classmethod
+    @contextmanager
+    def session(cls, options: StudyOptions, pool: GpuPool) -> Iterator[None]:
+        """What the engine needs around a study (Ray: the cluster), entered before anything is created:
+        a cluster it cannot reach is one line, and no study is left behind."""
+        yield
 
     @abc.abstractmethod
     def run(self) -> None:

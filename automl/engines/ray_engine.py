@@ -1,43 +1,54 @@
-"""The Ray Tune engine (``--engine ray``): Ray's search algorithms and schedulers decide, our
-launcher runs each trial on a Ray node (``automl.engines.ray_trial``), and this controller records
-every trial in the study record.
+"""The Ray Tune engine (``--engine ray``): trials run as Ray actors on a Ray cluster (one started here,
+or ``--ray-address``), Ray's schedulers decide which go on (ASHA, HyperBand, PBT), and this
+controller records every trial in the study record.
 
-- The controller numbers each trial when Ray creates it (``open_record``): an Optuna trial is
-  opened with the trial's parameters, so trial numbers, folders (``trials/<number>``) and the record
-  are the same as with the Optuna engine. ``Recorder`` (a Tune callback) reports each epoch and
-  closes the record: COMPLETE, PRUNED (stopped by the scheduler before its last epoch) or FAIL.
-- Model-based searchers never see a stopped trial's early score as a final one, nor a failure as
-  a score (``BudgetAwareOptunaSearch``); PBT perturbs only independent float parameters, clipped
-  to their bounds, and records each exploit in the trial's ``lineage``.
+- Configs come from the study record's own sampler, just before Ray starts each trial (our
+  subclasses of Ray's schedulers call ``configure``): the same TPE, GP, random or grid the Optuna
+  engine uses, seeing every trial of the study and every result so far; a queued replay or re-run
+  comes first. Each trial's record is opened then, with its number, so trial numbers, folders
+  (``trials/<number>``) and the record are the Optuna engine's.
+- ``Recorder`` (a Tune callback) records each epoch (value, checkpoints, node, process) and closes
+  the trial: COMPLETE, PRUNED (a scheduler stopped it before its last epoch) or FAIL with the
+  cause the trial's node reported; an exploit of PBT is recorded as the trial's ``lineage``.
+- One ``TrialServer`` per node (torch and Lightning imported once) starts that node's trials.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator
 
-import optuna
+import ray
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler
-from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search.basic_variant import BasicVariantGenerator
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from automl.algorithms import WindowedGPSampler, first_configs, grid_size, startup_trials
+from automl.algorithms import grid_size
 from automl.engines.base import Engine
-from automl.engines.ray_search import (
-    ACTIVE, BudgetAwareOptunaSearch, EngineStop, NumberedSearch, NumberedVariants, Recorder, recorded_pbt,
-)
-from automl.engines.ray_trial import NUMBER_KEY, RESUME_KEY, TrialActor, TrialContext
+from automl.engines.ray_cluster import ray_session
+from automl.engines.ray_search import ACTIVE, EngineStop, RecordedASHA, RecordedFIFO, Recorder, recorded_pbt
+from automl.engines.ray_trial import (NUMBER_KEY, RESUME_KEY, TrialActor, TrialContext, TrialFailed, TrialServer,
+                                      server_name)
 from automl.errors import AutomlError, StudyStopped
-from automl.gpu_pool import Lease
-from automl.launcher import TrialOutcome
+from automl.gpu_pool import GpuPool, Lease
+from automl.options import StudyOptions
 from automl.specs import max_epochs, spec_problems
 from automl.trial_files import folder_of
-from search_spaces.ray_backend import param_space as ray_param_space
-from studies.trial_record import TrialStart, best_epoch
+from automl.trial_process import GRACE_S
+from studies.trial_record import TrialEnd, TrialStart, best_epoch
+
+SERVER_READY_S = 300.0
+PROPOSALS = 3  # invalid specs in a row before the study is stopped
+FAILED_MARK = f"{TrialFailed.__module__}.{TrialFailed.__name__}: "
+HYPERBAND = ("hyperband", "bohb")  # successive halving in several brackets (asynchronous HyperBand)
+ETA = 3  # reduction factor of the halving schedulers
 
 
 @dataclass
@@ -47,14 +58,18 @@ class _Live:
     number: int
     started: float
     values: dict[int, float] = field(default_factory=dict)
+    checkpoints: dict[int, str] = field(default_factory=dict)
     lineage: list[dict] = field(default_factory=list)
-    placed: bool = False
+    placement: dict = field(default_factory=dict)
 
 
 def _error_text(ray_trial: Any) -> str:
-    text = getattr(ray_trial, "error_message", None) or ""
-    lines = [line for line in str(text).strip().splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "the trial raised an error"
+    """The error Tune wrote for a trial (its local copy exists before Tune's callbacks run)."""
+    path = ray_trial.error_file
+    try:
+        return Path(path).read_text(errors="replace") if path else ""
+    except OSError:
+        return ""
 
 
 class RayEngine(Engine):
@@ -62,39 +77,57 @@ class RayEngine(Engine):
 
     def __init__(self, run) -> None:
         super().__init__(run)
-        self.live: dict[str, _Live] = {}  # Ray trial id -> record
+        self.live: dict[str, _Live] = {}  # Ray trial id -> its record
+        self.numbers: dict[str, int] = {}  # Ray trial id -> trial number
         self.lock = threading.RLock()
         self.stopped: StudyStopped | None = None
         self.max_epochs = max_epochs(run.base_spec)
         self.key = f"{os.getpid()}-{id(self)}"
 
+    @classmethod
+    @contextmanager
+    def session(cls, options: StudyOptions, pool: GpuPool) -> Iterator[None]:
+        with ray_session(options.ray_address, pool.gpus, pool.threads * options.parallel):
+            yield
+
     # --- the record --------------------------------------------------------------------------------------
 
-    def open_record(self, ray_trial: Any) -> None:
-        """Number a trial Ray has just created: open its Optuna trial with its parameters."""
-        run, record = self.study_run, self.study_run.record
+    def configure(self, ray_trial: Any) -> None:
+        """When Ray adds a trial: its number and config (from the record's sampler, its record opened);
+        after PBT copied another trial's config into it: its own number back."""
         with self.lock:
-            trial = record.study.ask()  # a queued trial (base spec, re-run) comes first
+            number = self.numbers.get(ray_trial.trial_id)
+            if number is None:
+                number, proposal = self._propose()
+                self.numbers[ray_trial.trial_id] = number
+                self.live[ray_trial.trial_id] = _Live(number, time.time())
+                ray_trial.set_config({**proposal, NUMBER_KEY: number})
+            elif ray_trial.config.get(NUMBER_KEY) != number:
+                ray_trial.set_config({**ray_trial.config, NUMBER_KEY: number})
+
+    def _propose(self) -> tuple[int, dict]:
+        """A trial opened in the record with a config its sampler proposed (a queued one first)."""
+        run, record = self.study_run, self.study_run.record
+        for _ in range(PROPOSALS):
+            trial = record.study.ask()
             queued = trial.user_attrs
-            config = dict(queued["config"]) if "config" in queued else run.searched_config(ray_trial.config)
-            if run.space is not None and config:
-                probe = optuna.trial.FixedTrial(run.space.trial_params(config))
-                run.space.suggest(probe)
-                record.set_params(trial.number, probe.params, probe.distributions)
-            ray_trial.config.update(config)
-            ray_trial.config[NUMBER_KEY] = trial.number
-            if queued.get("resume_from"):
-                ray_trial.config[RESUME_KEY] = str(run.results_dir / queued["resume_from"])
-            origin = queued.get("origin", "sampler")
-            problems = spec_problems(run.skill, run.trial_spec(config, trial.number, queued.get("resume_from")))
-            if problems:  # Ray's spaces only produce valid configs; a bad override makes every spec invalid
-                raise AutomlError(f"trial {trial.number}: invalid spec: {problems[0]}")
+            config = run.space.suggest(trial) if run.space else {}
+            origin, resume_from = queued.get("origin", "sampler"), queued.get("resume_from")
+            problems = spec_problems(run.skill, run.trial_spec(config, trial.number, resume_from))
+            if problems:
+                run.refuse(trial.number, config, origin, problems[0])
+                continue
             record.start(trial.number, TrialStart(folder=folder_of(trial.number), engine=self.name, devices=(),
                                                   threads=run.pool.threads, worker=run.worker),
                          config=config, origin=origin)
             run.running.add(trial.number)
             record.heartbeat([trial.number])
-            self.live[ray_trial.trial_id] = _Live(trial.number, time.time())
+            proposal = dict(trial.params) | config
+            if resume_from:
+                proposal[RESUME_KEY] = str(run.results_dir / resume_from)
+            return trial.number, proposal
+        raise AutomlError(f"{PROPOSALS} proposals in a row had invalid specs ({problems[0]}); the overrides "
+                          "make the search space's specs invalid")
 
     def started(self, ray_trial: Any) -> None:
         live = self.live.get(ray_trial.trial_id)
@@ -105,77 +138,87 @@ class RayEngine(Engine):
         self.study_run.progress.started(live.number, self.study_run.searched_config(ray_trial.config),
                                         Lease(devices, pool.threads))
 
+    def _place(self, live: _Live, placement: dict) -> None:
+        record = self.study_run.record
+        if placement.get("pid"):
+            record.process(live.number, placement["pid"], placement.get("start_ticks"))
+            record.placed(live.number, tuple(placement.get("devices") or ()), placement.get("node"),
+                          placement.get("host"))
+            live.placement = placement
+
     def result(self, ray_trial: Any, result: dict) -> None:
         run, live = self.study_run, self.live.get(ray_trial.trial_id)
         metric = run.options.metric
-        if live is None or metric not in result:
+        if live is None or result.get(metric) is None:
             return
         epoch, value = int(result["epoch"]) - 1, float(result[metric])
         with self.lock:
-            if not live.placed:
-                self._place(live)
+            if not live.placement and result.get("automl_placement"):
+                self._place(live, json.loads(result["automl_placement"]))
+            live.checkpoints = {int(e): p for e, p in json.loads(result.get("automl_checkpoints") or "{}").items()}
             if epoch not in live.values:
-                run.report(live.number, epoch, value)
+                run.record.epoch(live.number, epoch, value, live.checkpoints)
             live.values[epoch] = value
+            if result.get("automl_cloned"):
+                donor, at = json.loads(result["automl_cloned"])
+                config = run.searched_config(ray_trial.config)
+                live.lineage.append({"epoch": at, "from_trial": donor, "config": config})
+                run.record.lineage(live.number, live.lineage, config)
+                run.progress.message(f"trial {live.number}: continues from trial {donor} at epoch {at} with "
+                                     "perturbed values")
         run.progress.epoch(live.number, epoch, value)
 
-    def _place(self, live: _Live) -> None:
-        """The trial's process and devices, once its actor wrote them."""
-        folder = self.study_run.trial_dir(live.number)
-        try:
-            process = json.loads((folder / "process.json").read_text())
-            devices = json.loads((folder / "devices.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            return
-        self.study_run.record.process(live.number, process.get("pid"), process.get("start_ticks"))
-        self.study_run.record.placed(live.number, tuple(devices))
-        live.placed = True
-
-    def exploited(self, ray_trial: Any, donor: Any, epoch: int) -> None:
-        """PBT copied ``donor``'s checkpoint into ``ray_trial`` and perturbed its config."""
-        live, source = self.live.get(ray_trial.trial_id), self.live.get(donor.trial_id)
-        if live is None:
-            return
-        with self.lock:
-            config = self.study_run.searched_config(ray_trial.config)
-            live.lineage.append({"epoch": epoch, "from_trial": source.number if source else None, "config": config})
-            self.study_run.record.lineage(live.number, live.lineage, config)
-        self.study_run.progress.message(f"trial {live.number}: continues from trial "
-                                        f"{source.number if source else '?'} at epoch {epoch} with perturbed values")
+    def _end(self, live: _Live, ray_trial: Any, error: bool) -> TrialEnd:
+        """The trial's outcome: as its node reported it, else what this controller saw."""
+        run = self.study_run
+        seen = best_epoch(live.values, run.options.direction)
+        saw = TrialEnd(state="FAIL", value=live.values.get(seen) if seen is not None else None, best_epoch=seen,
+                       checkpoints=live.checkpoints, wall_seconds=time.time() - live.started,
+                       device_seconds=(time.time() - live.started) * max(run.pool.per_trial if run.pool.gpus else 1, 1))
+        last = ray_trial.last_result or {}
+        if error:
+            text = _error_text(ray_trial)
+            for line in reversed(text.splitlines()):  # what the trial's node reported, as TrialFailed's message
+                if FAILED_MARK in line:
+                    reported = json.loads(line.split(FAILED_MARK, 1)[1])
+                    if not live.placement:
+                        self._place(live, reported["placement"])
+                    return TrialEnd.of_json(reported["end"])
+            lines = [line for line in text.splitlines() if line.strip()]
+            return replace(saw, failure=lines[-1][:300] if lines else "the trial raised an error")
+        if self.stopping:
+            return replace(saw, failure="interrupted: the study was stopped", interrupted=True)
+        if last.get("automl_end"):
+            return TrialEnd.of_json(json.loads(last["automl_end"]))
+        if last.get("finished") or int(last.get("epoch", 0)) >= self.max_epochs:  # restored after its last epoch
+            return replace(saw, state="COMPLETE") if saw.value is not None else \
+                replace(saw, failure=f"no {run.options.metric} reported")
+        return replace(saw, state="PRUNED", value=None)  # a scheduler stopped it before its last epoch
 
     def finished(self, ray_trial: Any, error: bool) -> None:
         run, live = self.study_run, self.live.pop(ray_trial.trial_id, None)
         if live is None:
             return
-        try:
-            ended = json.loads((run.trial_dir(live.number) / "outcome.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            ended = {}
-        last = ray_trial.last_result or {}
         with self.lock:
-            if not live.placed:
-                self._place(live)
-            outcome = TrialOutcome("FAIL", kpis=dict(live.values), exit_code=ended.get("exit_code"),
-                                   started=ended.get("started") or live.started, first_step=ended.get("first_step"),
-                                   ended=ended.get("ended") or time.time(), attempts=list(ended.get("attempts") or []))
-            outcome.best_epoch = best_epoch(live.values, run.options.direction)
-            outcome.value = live.values[outcome.best_epoch] if outcome.best_epoch is not None else None
-            if error:
-                outcome.failure = ended.get("failure") or _error_text(ray_trial)
-            elif self.stopping:
-                outcome.failure, outcome.interrupted = "interrupted: the study was stopped", True
-            elif last.get("finished") or int(last.get("epoch", 0)) >= self.max_epochs:
-                outcome.state = "COMPLETE"  # a scheduler stops a trial that reached max_t itself
-                if outcome.value is None:
-                    outcome.state, outcome.failure = "FAIL", f"no {run.options.metric} reported"
-            else:
-                outcome.state = "PRUNED"
-            lanes = run.pool.per_trial if run.pool.gpus else 1
-            run.end(live.number, outcome, lanes, retention=False)  # a paused or exploited trial may need any checkpoint
+            end = self._end(live, ray_trial, error)
+            if end.state == "PRUNED" or end.interrupted:
+                self._stop_process(live)
+            run.close(live.number, end, retention=False)  # a paused or exploited trial may need any checkpoint
         try:
             run.check_early_failures()
         except StudyStopped as stop:
             self.stopped = stop
+
+    def _stop_process(self, live: _Live) -> None:
+        """A trial Ray stopped keeps no process: its actor may be kept for the next trial without being
+        told, so its node's trial server stops it."""
+        if not live.placement.get("pid"):
+            return
+        try:
+            server = ray.get_actor(server_name(live.placement["node"]))
+        except ValueError:  # started without a server: its actor stops it when reused or at the end
+            return
+        server.stop.remote(live.placement["pid"], GRACE_S)
 
     @property
     def stopping(self) -> bool:
@@ -183,81 +226,51 @@ class RayEngine(Engine):
 
     # --- Ray's side ----------------------------------------------------------------------------------------
 
-    def _search_and_scheduler(self, remaining: int, points: list[dict]) -> tuple[Any, Any]:
-        run, options = self.study_run, self.study_run.options
-        name = options.algorithm if run.space is not None else "random"
-        space = run.space
-        metric, mode = options.metric, "max" if options.direction == "maximize" else "min"
-        if name in ("bayesian", "tpe", "bohb") and space is not None:
-            startup = startup_trials(options.max_trials)
-            sampler = WindowedGPSampler(options.seed, startup) if name == "bayesian" else \
-                optuna.samplers.TPESampler(seed=options.seed, multivariate=True, group=True, constant_liar=True,
-                                           n_startup_trials=startup)
-            searcher = BudgetAwareOptunaSearch(space=space.suggest, metric=metric, mode=mode, sampler=sampler,
-                                               points_to_evaluate=[space.trial_params(p) for p in points] or None)
-            # HyperBand fills a bracket before it cuts: a concurrency limit would keep it from ever cutting
-            search = NumberedSearch(self.key, searcher if name == "bohb" else
-                                    ConcurrencyLimiter(searcher, max_concurrent=options.parallel))
-        elif name == "grid" and space is not None:
-            configs = first_configs(space, "grid", options.seed, remaining - len(points))
-            search = NumberedVariants(self.key, points_to_evaluate=points + configs, random_state=options.seed,
-                                      max_concurrent=options.parallel)
-        else:
-            search = NumberedVariants(self.key, points_to_evaluate=points or None, random_state=options.seed,
-                                      max_concurrent=options.parallel)
-        common = dict(time_attr="epoch")
-        if name == "asha":
-            scheduler = ASHAScheduler(max_t=self.max_epochs, grace_period=1, reduction_factor=3, **common)
-        elif name in ("hyperband", "bohb"):
-            scheduler = HyperBandScheduler(max_t=self.max_epochs, reduction_factor=3, **common)
-        elif name == "pbt":
-            scheduler = recorded_pbt(self.key, space, metric, mode, self.max_epochs)
-        else:
-            scheduler = FIFOScheduler()
-        return search, scheduler
+    def _scheduler(self) -> Any:
+        name = self.study_run.options.algorithm if self.study_run.space is not None else "random"
+        if name in ("asha", *HYPERBAND):  # asynchronous: never pauses a trial waiting for others
+            brackets = 1 if name == "asha" else int(math.log(self.max_epochs) / math.log(ETA) + 1e-9) + 1
+            return RecordedASHA(self.key, time_attr="epoch", max_t=self.max_epochs, grace_period=1,
+                                reduction_factor=ETA, brackets=brackets)
+        if name == "pbt":
+            return recorded_pbt(self.key, self.study_run.space, self.max_epochs)
+        return RecordedFIFO(self.key)
+
+    def _start_servers(self) -> list[Any]:
+        """One trial server per alive node with CPUs, owned by this controller (they end with it)."""
+        remote = ray.remote(num_cpus=0, max_concurrency=32)(TrialServer)
+        servers = [remote.options(name=server_name(node["NodeID"]), scheduling_strategy=NodeAffinitySchedulingStrategy(
+            node["NodeID"], soft=False)).remote() for node in ray.nodes()
+            if node.get("Alive") and node.get("Resources", {}).get("CPU")]
+        ray.get([server.ready.remote() for server in servers], timeout=SERVER_READY_S)
+        return servers
 
     def run(self) -> None:
-        import ray  # here: the Optuna engine never pays for Ray's import
-
+        """Ray reuses a finished trial's actor for the next one (no new process, no imports paid again),
+        except under PBT, whose pauses need each paused actor stopped."""
         run, options = self.study_run, self.study_run.options
         trials = run.trials()
         remaining = options.max_trials - len(run.record.counted(trials))
         if remaining <= 0:
             return
-        points = [dict(t.config) for t in trials if t.state == "WAITING" and t.config][:remaining]
-        param_space = ray_param_space(run.space) if run.space is not None and options.algorithm not in \
-            ("bayesian", "tpe", "bohb") else {}
         if run.space is not None and options.algorithm == "grid":
-            remaining = min(remaining, len(points) + grid_size(run.space))
-        env_before = os.environ.get("CUDA_VISIBLE_DEVICES")
-        started_ray = False
-        if not ray.is_initialized():
-            if options.ray_address:
-                try:
-                    ray.init(address=options.ray_address, log_to_driver=False, configure_logging=False)
-                except Exception as err:  # Ray raises several kinds for an address it cannot reach
-                    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-                    raise AutomlError(f"--ray-address {options.ray_address}: cannot join the Ray cluster "
-                                      f"({first[:200]})") from None
-            else:
-                os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(run.pool.gpus)  # Ray hands out exactly these ids
-                ray.init(num_cpus=max(run.pool.threads * options.parallel, 1), num_gpus=len(run.pool.gpus),
-                         include_dashboard=False, log_to_driver=False, configure_logging=False)
-            started_ray = True
+            remaining = min(remaining, sum(t.state == "WAITING" for t in trials) + grid_size(run.space))
         ACTIVE[self.key] = self
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the legacy reporter honours verbose=0
+        servers = self._start_servers()
         try:
-            search, scheduler = self._search_and_scheduler(remaining, points)
+            # placeholders, added as slots free: each gets its config when added (``configure``)
+            search = BasicVariantGenerator(max_concurrent=options.parallel)
             context = TrialContext(self.command, str(run.results_dir), run.base_spec, run.space, options.metric,
                                    options.direction, options.trial_timeout, options.retries, run.pool.threads,
-                                   self.max_epochs)
+                                   self.max_epochs, run.pool.per_trial if run.pool.gpus else 1)
             resources = {"cpu": run.pool.threads, "gpu": run.pool.per_trial if run.pool.gpus else 0}
             trainable = tune.with_resources(tune.with_parameters(TrialActor, context=context), resources)
             tuner = tune.Tuner(
-                trainable, param_space=param_space,
+                trainable, param_space={},
                 tune_config=tune.TuneConfig(metric=options.metric, mode="max" if options.direction == "maximize"
-                                            else "min", search_alg=search, scheduler=scheduler,
-                                            num_samples=remaining, reuse_actors=False),
+                                            else "min", search_alg=search, scheduler=self._scheduler(),
+                                            num_samples=remaining, reuse_actors=options.algorithm != "pbt"),
                 run_config=tune.RunConfig(name="ray", storage_path=str(run.results_dir), verbose=0,
                                           callbacks=[Recorder(self.key)], stop=EngineStop(self.key),
                                           failure_config=tune.FailureConfig(max_failures=0),
@@ -267,16 +280,13 @@ class RayEngine(Engine):
                 tuner.fit()
         finally:
             ACTIVE.pop(self.key, None)
-            if started_ray:
-                ray.shutdown()
-            if env_before is None:
-                os.environ.pop("CUDA_VISIBLE_DEVICES", None)
-            else:
-                os.environ["CUDA_VISIBLE_DEVICES"] = env_before
+            for server in servers:
+                ray.kill(server)
         for live in list(self.live.values()):  # trials Ray never closed (the study was stopped)
-            outcome = TrialOutcome("FAIL", kpis=dict(live.values), failure="interrupted: the study was stopped",
-                                   interrupted=True, started=live.started, ended=time.time())
-            run.end(live.number, outcome, 1, retention=False)
+            run.close(live.number, TrialEnd(state="FAIL", failure="interrupted: the study was stopped",
+                                            interrupted=True, checkpoints=live.checkpoints), retention=False)
+        self.live.clear()
         run.apply_retention()  # only now can no pause, promotion or exploit need a checkpoint
         if self.stopped is not None:
             raise self.stopped
+
