@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -33,12 +34,14 @@ from automl.specs import build_base_spec, max_epochs, spec_problems
 from automl.study import StudyRun, worker_id
 from automl.trial_process import same_process_alive, stop_group
 from search_spaces import SearchSpace, SearchSpaceError, compile_schema
+from studies.errors import RecordError
 from studies.record import StudyRecord
 from schemas.spec import flatten
 from studies.results_dir import read_marker, write_marker
 from studies.trial_record import HOST, StudyMeta, TrialRecord
 
 DRY_RUN_CONFIGS = 5
+WAIT_POLL_S = 0.2
 
 
 def _checked(options: StudyOptions, skill: Skill, on: bool) -> None:
@@ -251,18 +254,17 @@ def resume(results_dir: str, say: Callable[[str], None] = print) -> dict[str, An
 
 
 def worker(storage: str, study: str, results_dir: str, gpus: str | None = None, parallel: int | None = None,
-           skill_dir: str | None = None, spec: str | None = None, say: Callable[[str], None] = print) -> None:
+           skill_dir: str | None = None, spec: str | None = None, wait: float = 0.0,
+           say: Callable[[str], None] = print) -> None:
     """Join a study from any machine: its options from the record, trials on this machine's devices
-    until the study's budget is spent across every worker."""
-    record = StudyRecord.open(storage, study, results_dir)
+    until the study's budget is spent across every worker. ``wait``: seconds to wait for the study to
+    be launched (workers started together with the launch)."""
+    record = _study_when_launched(storage, study, results_dir, wait)
     if record.meta is None:
         raise AutomlError(f"study {study}: was not launched by automl (no launch options recorded)")
     if record.meta.engine != "optuna":
         raise AutomlError(f"study {study}: runs on the {record.meta.engine} engine; give its Ray cluster more nodes "
                           "instead of adding workers")
-    if record.is_finished():
-        say(f"study {study}: finished ({len(record.counted())} of {record.meta.max_trials} trials); nothing to do")
-        return
     marker = read_marker(results_dir)
     if marker is not None and marker[1] != study:
         raise AutomlError(f"--results-dir {results_dir}: holds study '{marker[1]}'; give this worker its own folder")
@@ -270,6 +272,9 @@ def worker(storage: str, study: str, results_dir: str, gpus: str | None = None, 
     if spec is not None:
         _same_base_spec(skill, replace(options, spec=spec), record.meta.base_spec)
     pool = GpuPool(resolve_gpus(gpus), options.gpus_per_trial, options.parallel)
+    if record.is_finished():
+        say(f"study {study}: finished ({len(record.counted())} of {record.meta.max_trials} trials); nothing to do")
+        return
     options = replace(options, gpus=pool.gpus)
     record = _reopen(record, options, space, _worker_seed(options.seed))
     if marker is None:
@@ -277,6 +282,21 @@ def worker(storage: str, study: str, results_dir: str, gpus: str | None = None, 
     say(f"joining study {study}: {len(record.counted())} of {options.max_trials} trials done; "
         f"{options.parallel} at a time here on {','.join(pool.gpus) or 'the CPU'}")
     _work(options, skill, space, record, pool, say)
+
+
+def _study_when_launched(storage: str, study: str, results_dir: str, wait: float) -> StudyRecord:
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            record = StudyRecord.open(storage, study, results_dir)
+        except RecordError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(WAIT_POLL_S)
+            continue
+        if record.meta is not None or time.monotonic() >= deadline:  # launched, or its options never came
+            return record
+        time.sleep(WAIT_POLL_S)
 
 
 def _same_base_spec(skill: Skill, options: StudyOptions, recorded: dict) -> None:

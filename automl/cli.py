@@ -6,7 +6,7 @@
                   [--study NAME] [--dry-run] [dot.key=value ...]
     automl resume --results-dir R
     automl worker --storage URL --study NAME --results-dir R [--gpus 0,1|none] [--parallel P]
-                  [--skill-dir DIR] [--spec FILE]
+                  [--skill-dir DIR] [--spec FILE] [--wait S]
     automl status --results-dir R [--json]
     automl best --results-dir R [--action evaluate|export|inference] [--latest] [--json]
     automl handoff --results-dir R
@@ -99,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     join.add_argument("--parallel", type=int, help="trials at a time on this machine (default: the launch's)")
     join.add_argument("--skill-dir", help="the study's skill dir on this machine (default: the launch's)")
     join.add_argument("--spec", help="checked against the study's spec (default: the study's own)")
+    join.add_argument("--wait", type=float, default=0.0, help="seconds to wait for the study to be launched "
+                                                                "(workers started together with the launch)")
     dashboard = commands.add_parser("dashboard", help="write the study's HTML dashboard (and serve it)")
     trials = commands.add_parser("trials", help="one row per trial, as CSV (stdout by default) or Parquet")
     for sub in (dashboard, trials):
@@ -156,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.storage:
                 raise AutomlError(f"--storage: required (or ${STORAGE_ENV}): the URL of the study's record")
             api.worker(args.storage, args.study, args.results_dir, args.gpus, args.parallel, args.skill_dir,
-                       args.spec)
+                       args.spec, args.wait)
         elif args.command == "status":
             data = inspect.status(args.results_dir)
             print(json.dumps(data, indent=2)) if args.json else _print_status(data)

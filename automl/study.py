@@ -36,7 +36,7 @@ from studies.record import StudyRecord
 from studies.trial_record import HOST, TrialEnd, TrialRecord, TrialStart, budget_trials
 
 EARLY_FAILURES = 3
-IDLE_S = 1.0  # how often an idle worker looks for work again
+IDLE_S = 0.25  # how often an idle worker looks for work again (a read of the record)
 
 
 def searched_config(space: SearchSpace | None, values: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Same machine, same budget, side by side in one run (A B A B ...): `automl launch --parallel 2` alone
 (A) against `automl launch --parallel 1` plus `automl worker --parallel 1` joining the same study
-(B). Wall time from the first start until every process exited. The trials are the tests' fake
+(B), started together (the worker waits for the study: ``--wait``). Wall time from the first start
+until every process exited. The trials are the tests' fake
 trainer (a fixed time per epoch), so the figures are automl's coordination costs, not training
 noise. The record is a SQLite file in the launcher's results dir, or a throwaway PostgreSQL server
 (`--postgres`, started and stopped by the benchmark).
@@ -42,10 +43,8 @@ def _run(kind: str, skill: Path, folder: Path, storage: str, args: argparse.Name
     else:
         launch = subprocess.Popen([*AUTOML, "launch", "--results-dir", str(folder / "B1"), "--parallel", "1",
                                    *common], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-        while not (folder / "B1" / "study.json").exists():  # the study exists: join it
-            time.sleep(0.05)
         worker = subprocess.run([*AUTOML, "worker", "--study", study, "--results-dir", str(folder / "B2"), "--gpus",
-                                 "none", "--parallel", "1"], env=env, capture_output=True, cwd=ROOT)
+                                 "none", "--parallel", "1", "--wait", "60"], env=env, capture_output=True, cwd=ROOT)
         assert launch.wait() == 0 and worker.returncode == 0, (launch.stderr.read(), worker.stderr)
     return time.perf_counter() - started
 

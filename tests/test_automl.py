@@ -448,3 +448,52 @@ def test_a_copied_results_dir_resolves_hands_off_and_resumes_from_any_directory(
             assert Path(json.loads(done.stdout)["checkpoint"]).is_relative_to(copy / "trials")
     summary = json.loads((copy / "summary.json").read_text())
     assert Path(summary["best"]["checkpoint"]).is_relative_to(copy)
+
+
+# --- workers -------------------------------------------------------------------------------------------
+
+def test_a_worker_started_with_the_launch_shares_the_study(fake_skill, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_EPOCH_S", "0.3")
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    env = {**os.environ, "AUTOML_STORAGE": url}
+    launch = subprocess.Popen([sys.executable, "-m", "automl", "launch", "--skill-dir", str(fake_skill),
+                               "--results-dir", str(tmp_path / "A"), "--study", "s", "--max-trials", "6",
+                               "--max-epochs", "3", "--hyperparameters", "train.optim.base_lr", "--algorithm", "tpe",
+                               "--gpus", "none", "--no-handoff"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    worker = subprocess.run([sys.executable, "-m", "automl", "worker", "--study", "s", "--results-dir",
+                             str(tmp_path / "B"), "--gpus", "none", "--wait", "60"], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert worker.returncode == 0 and launch.wait(timeout=300) == 0, worker.stderr + launch.stderr.read()
+    record = StudyRecord.open(url, "s", tmp_path / "B")
+    trials = record.trials()
+    assert len(record.counted()) == 6 and len(trials) == 6 and all(t.state == "COMPLETE" for t in trials)
+    roots = {t.root for t in trials}
+    assert roots == {str((tmp_path / "A").resolve()), str((tmp_path / "B").resolve())}  # both worked
+    for trial in trials:  # from B's results dir, trials A ran resolve to A's folder on this host
+        assert record.path(trial.folder, trial) == Path(trial.root) / trial.folder
+    assert "joining study s" in worker.stdout and json.loads((tmp_path / "B" / "study.json").read_text())["study"] == "s"
+
+
+def test_every_bad_worker_is_one_line_exit_2_and_creates_nothing(fake_skill, tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    assert _launch(fake_skill, tmp_path / "A", "--max-trials", "3", "--storage", url, "--study", "s") == 0
+    other = make_fake_skill(tmp_path / "other_skill")
+    (other / "references" / "spec_template_train.yaml").write_text(
+        (other / "references" / "spec_template_train.yaml").read_text() + "\n# changed\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("model:\n  last_stride: 2\n")
+    bad = tmp_path / "bad"
+    cases = [
+        (["--study", "nope"], "--study nope: no such study in sqlite:///"),
+        (["--study", "s", "--skill-dir", str(other)], "references/spec_template_train.yaml differs"),
+        (["--study", "s", "--spec", str(spec)], "not the study's spec: model.last_stride is 2 here, 1 in the study"),
+        (["--study", "s", "--gpus", "none", "--parallel", "99"], "--parallel 99: only"),
+    ]
+    for extra, expected in cases:
+        code = main(["worker", "--storage", url, "--results-dir", str(bad), *extra])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and expected in err[0], (extra, err)
+        assert not bad.exists()
+    assert main(["worker", "--storage", url, "--results-dir", str(bad), "--study", "s"]) == 0  # finished: nothing to do
+    assert "finished (3 of 3 trials)" in capsys.readouterr().out and not bad.exists()
