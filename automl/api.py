@@ -229,7 +229,15 @@ def _repair(record: StudyRecord, say: Callable[[str], None]) -> None:
             record.rerun(record.trial(trial.number))
             say(f"trial {trial.number}: interrupted; re-run " +
                 ("from its last checkpoint" if record.latest_checkpoint(trial) else "from scratch"))
+    if any(t.state == "RUNNING" and not t.worker for t in record.trials()):
+        time.sleep(UNCLAIMED_S)  # a live worker starts the trial it created within moments
+        for trial in record.unclaimed(UNCLAIMED_S):
+            if record.fail_unclaimed(trial):
+                say(f"trial {trial.number}: created but never started (its worker stopped); re-run from scratch")
     record.fail_stale()
+
+
+UNCLAIMED_S = 3.0  # age past which a trial no worker started is taken as abandoned at resume
 
 
 def _worker_alive(trial: TrialRecord) -> bool:

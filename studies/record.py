@@ -35,6 +35,7 @@ Optuna's, unique across workers. Study-level keys are each written by one worker
 from __future__ import annotations
 
 import warnings
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -329,9 +330,27 @@ class StudyRecord:
 
     def fail_stale(self) -> None:
         """Fail the running trials whose heartbeat is older than the grace period (any worker's); each
-        is re-run (``rerun_of``) by whichever worker failed it."""
+        is re-run (``rerun_of``) by whichever worker failed it. A trial created by a worker that died
+        before ``start`` has neither worker nor heartbeat: it is failed the same way once it is older
+        than the grace period."""
         if self.heartbeats:
             optuna.storages.fail_stale_trials(self.study)
+            for trial in self.unclaimed(float(self.meta.grace_s or 0)):
+                self.fail_unclaimed(trial)
+
+    def unclaimed(self, older_than_s: float) -> list[TrialRecord]:
+        """Running trials that no worker ``start``-ed (the worker that created them died in between),
+        created more than ``older_than_s`` seconds ago (a live worker starts its trial within moments)."""
+        now = datetime.now()  # Optuna stamps datetime_start in local time
+        return [t for t in self.trials() if t.state == "RUNNING" and not t.worker and t.datetime_start is not None
+                and (now - t.datetime_start).total_seconds() > older_than_s]
+
+    def fail_unclaimed(self, trial: TrialRecord) -> bool:
+        """Fail an unclaimed trial as interrupted and queue its re-run (False: another worker did)."""
+        if self.abandon(trial.number, "interrupted: its worker stopped before starting it"):
+            self.rerun(self.trial(trial.number))
+            return True
+        return False
 
     # --- study-level marks -------------------------------------------------------------------------------
 

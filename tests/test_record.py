@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -125,3 +126,21 @@ def test_read_only_commands_import_neither_torch_nor_lightning(tmp_path):
     done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "HEAVY []" in done.stdout, done.stdout[-500:]
+
+
+def test_a_trial_whose_worker_died_before_starting_it_is_failed_and_rerun(tmp_path):
+    """A worker killed between ``ask`` and ``start`` leaves a RUNNING trial with neither worker nor
+    heartbeat; once older than the grace period, any worker's stale check fails it and queues its re-run."""
+    record = _record(tmp_path, heartbeat_s=1, grace_s=1)
+    claimed, unclaimed = record.study.ask(), record.study.ask()
+    record.start(claimed.number, TrialStart(folder="trials/0", engine="optuna", devices=("0",), worker="h:1:2"))
+    record.heartbeat([claimed.number])
+    assert record.unclaimed(1.0) == []  # too young: its worker may be about to start it
+    time.sleep(1.3)
+    record.heartbeat([claimed.number])
+    assert [t.number for t in record.unclaimed(1.0)] == [unclaimed.number]
+    record.fail_stale()
+    states = {t.number: t.state for t in record.trials()}
+    assert states[claimed.number] == "RUNNING" and states[unclaimed.number] == "FAIL"
+    rerun = record.study.ask()
+    assert record.trial(rerun.number).rerun_of == unclaimed.number

@@ -230,8 +230,8 @@ class RayEngine(Engine):
         name = self.study_run.options.algorithm if self.study_run.space is not None else "random"
         if name in ("asha", *HYPERBAND):  # asynchronous: never pauses a trial waiting for others
             brackets = 1 if name == "asha" else int(math.log(self.max_epochs) / math.log(ETA) + 1e-9) + 1
-            return RecordedASHA(self.key, time_attr="epoch", max_t=self.max_epochs, grace_period=1,
-                                reduction_factor=ETA, brackets=brackets)
+            return RecordedASHA(self.key, seed=self.study_run.options.seed, time_attr="epoch",
+                                max_t=self.max_epochs, grace_period=1, reduction_factor=ETA, brackets=brackets)
         if name == "pbt":
             return recorded_pbt(self.key, self.study_run.space, self.max_epochs)
         return RecordedFIFO(self.key)

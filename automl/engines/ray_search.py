@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
 from ray.tune.stopper import Stopper
@@ -58,9 +59,24 @@ class RecordedFIFO(_Configuring, FIFOScheduler):
 
 
 class RecordedASHA(_Configuring, ASHAScheduler):
-    def __init__(self, key: str, **kwargs: Any) -> None:
+    """Ray draws each trial's HyperBand bracket from numpy's global generator; here that draw comes from
+    the study's seed instead, so a seeded study allocates brackets the same way every time (the global
+    generator is left as it was)."""
+
+    def __init__(self, key: str, seed: int = 0, **kwargs: Any) -> None:
         ASHAScheduler.__init__(self, **kwargs)
         self._engine_key = key
+        self._brackets_rng = np.random.RandomState(seed).get_state()
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        self.engine.configure(trial)
+        outside = np.random.get_state()
+        np.random.set_state(self._brackets_rng)
+        try:
+            ASHAScheduler.on_trial_add(self, tune_controller, trial)
+        finally:
+            self._brackets_rng = np.random.get_state()
+            np.random.set_state(outside)
 
 
 class RecordedPBT(_Configuring, PopulationBasedTraining):
