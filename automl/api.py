@@ -30,9 +30,12 @@ from automl.options import StudyOptions, default_storage
 from automl.policy import decide
 from automl.progress import Progress
 from automl.skill import Skill, load_skill
-from automl.specs import build_base_spec, max_epochs, spec_problems
+from automl.data_fit import fit_to_data, hold_unsearchable
+from automl.specs import build_base_spec, is_our_trainer, max_epochs, spec_problems
 from automl.study import StudyRun, worker_id
 from automl.trial_process import same_process_alive, stop_group
+from reid_core.errors import ReidError
+from reid_core.training_set import TrainingSet, describe_training_set
 from search_spaces import SearchSpace, SearchSpaceError, compile_schema
 from studies.errors import RecordError
 from studies.record import StudyRecord
@@ -62,11 +65,16 @@ def _checked(options: StudyOptions, skill: Skill, on: bool) -> None:
         raise AutomlError(f"--heartbeat {options.heartbeat}: must be at least 1 second")
 
 
+def _probe_spec(options: StudyOptions, base_spec: dict) -> dict:
+    """The base spec as a trial would run it (its own results dir)."""
+    probe = json.loads(json.dumps(base_spec))
+    probe["results_dir"] = str(options.trials_dir.resolve() / "0")
+    return probe
+
+
 def _base_spec(skill: Skill, options: StudyOptions) -> dict:
     spec = build_base_spec(skill, options)
-    probe = json.loads(json.dumps(spec))
-    probe["results_dir"] = str(options.trials_dir.resolve() / "0")
-    problems = spec_problems(skill, probe)
+    problems = spec_problems(skill, _probe_spec(options, spec))
     if problems:
         raise AutomlError(f"the train spec (template + --spec + overrides) is invalid, so every trial would be: "
                           f"{problems[0]}")
@@ -74,10 +82,40 @@ def _base_spec(skill: Skill, options: StudyOptions) -> dict:
 
 
 def _space(skill: Skill, options: StudyOptions, base_spec: dict) -> SearchSpace:
+    """The study's space as recorded: its searched keys and the ranges its data can fill."""
     try:
-        return compile_schema(skill.schema, automl_hyperparameters=options.hyperparameters, base_spec=base_spec)
+        return compile_schema(skill.schema, automl_hyperparameters=options.hyperparameters,
+                              custom_param_ranges=options.narrowed or None, base_spec=base_spec)
     except SearchSpaceError as err:
         raise AutomlError(f"search space: {err}") from None
+
+
+def _fitted_space(skill: Skill, options: StudyOptions, base_spec: dict,
+                  say: Callable[[str], None]) -> tuple[SearchSpace, StudyOptions, TrainingSet | None]:
+    """At launch: the space less what the spec leaves no room for, narrowed to what the training set
+    can fill (automl.data_fit); the options that make it again, and the training set scanned."""
+    searched = options.hyperparameters or tuple(skill.schema.get("automl_default_parameters") or ())
+    def compiled(keys: tuple[str, ...]) -> SearchSpace:
+        return compile_schema(skill.schema, automl_hyperparameters=keys, base_spec=base_spec)
+
+    try:
+        space, keys = hold_unsearchable(compiled, searched, say)
+    except SearchSpaceError as err:
+        raise AutomlError(f"search space: {err}") from None
+    options = replace(options, hyperparameters=keys)
+    if not is_our_trainer(skill):
+        return space, options, None
+    try:
+        data = describe_training_set(_probe_spec(options, base_spec))
+    except ReidError as err:
+        raise AutomlError(str(err)) from None
+    fit = fit_to_data(space, base_spec, data)
+    for note in fit.notes:
+        say(note)
+    if not fit.ranges:
+        return space, options, data
+    options = replace(options, narrowed=fit.ranges)
+    return _space(skill, options, base_spec), options, data
 
 
 def _parts(options: StudyOptions, space: SearchSpace | None, base_spec: dict, seed: int):
@@ -136,7 +174,9 @@ def launch(options: StudyOptions, policy: str | None = None, request: str | None
         raise AutomlError(f"--results-dir {options.results_dir}: already holds study '{marker[1]}'; "
                           "continue it with `automl resume` or choose another folder")
     base_spec = _base_spec(skill, options)
-    space = _space(skill, options, base_spec) if decision.on else None
+    space, data = None, None
+    if decision.on:
+        space, options, data = _fitted_space(skill, options, base_spec, say)
     if space is not None and options.algorithm == "grid":
         say(f"grid: {grid_size(space)} grid points; --max-trials {options.max_trials} of them are run")
     pool = GpuPool(resolve_gpus(None if options.gpus is None else ",".join(options.gpus) or "none"),
@@ -150,7 +190,7 @@ def launch(options: StudyOptions, policy: str | None = None, request: str | None
                      max_epochs=max_epochs(base_spec), policy="on" if decision.on else "off", engine=options.engine,
                      algorithm=options.algorithm, search_space=space.describe() if space is not None else "",
                      base_spec=base_spec, launch=options.study_wide(), heartbeat_s=options.heartbeat,
-                     grace_s=options.grace)
+                     grace_s=options.grace, validation_queries=data.validation_queries if data else None)
     with engine_for(options.engine).session(options, pool):  # a cluster it cannot join: nothing is created
         record = StudyRecord.create(options.storage, options.study, meta, options.results_dir,
                                     sampler=parts.sampler if parts else None, pruner=parts.pruner if parts else None)

@@ -39,6 +39,7 @@ class StudyOptions:
     handoff: bool = True
     heartbeat: int = 10  # seconds between a running trial's heartbeats; stale after GRACE_BEATS of them
     skill_files: dict[str, str] = field(default_factory=dict)  # the skill's files' digests, set at launch
+    narrowed: dict[str, dict] = field(default_factory=dict)  # ranges the training set can fill (automl.data_fit)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def study_wide(self) -> dict[str, Any]:

@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from reid_core.actions.restore import restore_model  # noqa: E402
 from reid_core.checkpoints import parse_checkpoint_name  # noqa: E402
 from reid_core.config import ReRankingConfig, load_spec  # noqa: E402
-from reid_core.data.datamodule import evaluation_loader, load_training_data  # noqa: E402
+from reid_core.data.datamodule import evaluation_loader
+from reid_core.data.training_data import load_training_data  # noqa: E402
 from reid_core.evaluation import Embeddings, extract_embeddings, retrieval_metrics  # noqa: E402
 from reid_core.reranking_search import RerankingSearch, search_re_ranking  # noqa: E402
 from reid_core.status import read_status  # noqa: E402

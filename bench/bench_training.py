@@ -31,7 +31,8 @@ from reid_core.actions.devices import Placement, training_placement
 from reid_core.actions.make_dataset import training_spec
 from reid_core.config import build_spec
 from reid_core.config.loading import parse_overrides
-from reid_core.data.datamodule import ReidDataModule, ReidImageDataset, load_training_data, train_transform
+from reid_core.data.datamodule import ReidDataModule, ReidImageDataset, train_transform
+from reid_core.data.training_data import load_training_data
 from reid_core.engine.module import NAN_CHECK_EVERY_GPU_STEPS, ReidModule
 from reid_core.optim import apply_lr_factor, lr_factor
 from reid_core.synthetic import make_dataset

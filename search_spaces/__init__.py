@@ -17,10 +17,10 @@ from search_spaces.numeric import (
     PowerParam,
     SortedIntListParam,
 )
-from search_spaces.params import Param, Relation, SearchSpaceError
+from search_spaces.params import NoRoomError, Param, Relation, SearchSpaceError
 from search_spaces.space import SearchSpace
 
 __all__ = [
     "ChoiceParam", "DerivedParam", "FloatParam", "IntParam", "Param", "PowerParam", "Relation", "SearchSpace",
-    "SearchSpaceError", "SortedIntListParam", "compile_schema", "flatten",
+    "NoRoomError", "SearchSpaceError", "SortedIntListParam", "compile_schema", "flatten",
 ]

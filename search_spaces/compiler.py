@@ -34,7 +34,7 @@ from search_spaces.numeric import (
     PowerParam,
     SortedIntListParam,
 )
-from search_spaces.params import Param, Relation, SearchSpaceError
+from search_spaces.params import NoRoomError, Param, Relation, SearchSpaceError
 from search_spaces.space import SearchSpace
 
 INT_TYPES = ("int", "integer", "ordered_int")
@@ -280,8 +280,8 @@ def _feasible(params: dict[str, Param]) -> dict[str, Param]:
                     out[other.key] = dataclasses.replace(other, low=limit)
             narrowed = out[other.key]
             if narrowed.low > narrowed.high:
-                raise SearchSpaceError(f"{param.key}: {relation.text()} cannot hold within {other.key}'s range "
-                                       f"[{other.low}, {other.high}]")
+                raise NoRoomError(param.key, f"{param.key}: {relation.text()} cannot hold within {other.key}'s range "
+                                             f"[{other.low}, {other.high}]")
     return out
 
 
@@ -306,9 +306,9 @@ def _check_ranges(params: dict[str, Param], fixed: Mapping[str, Any]) -> None:
                     param.span(ctx)
             except SearchSpaceError as err:
                 if choice is None:
-                    raise
-                raise SearchSpaceError(f"{param.key}: no valid value in [{param.low}, {param.high}] when "
-                                       f"{choice.key}={option}") from err
+                    raise NoRoomError(param.key, str(err)) from None
+                raise NoRoomError(param.key, f"{param.key}: no valid value in [{param.low}, {param.high}] when "
+                                             f"{choice.key}={option}") from err
             except (TypeError, ValueError, KeyError):
                 raise SearchSpaceError(f"{param.key}: depends on {', '.join(param.requires)}, which has no numeric "
                                        "value to compare with") from None

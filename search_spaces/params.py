@@ -34,6 +34,15 @@ class SearchSpaceError(ValueError):
     """A schema, parameter list or range that cannot make a search space; one line naming the parameter."""
 
 
+class NoRoomError(SearchSpaceError):
+    """A searched parameter whose range holds no value given the others (e.g. LR milestones below a
+    one-epoch ``num_epochs``); ``key`` names it, so a caller may hold it at its base value instead."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 @dataclass(frozen=True)
 class Relation:
     """``value OP factor * ctx[key]``: a bound that comes from another parameter's value."""

@@ -38,6 +38,7 @@ class StudyMeta:
     launch: dict = field(default_factory=dict)  # the launcher's own options, opaque here
     heartbeat_s: int | None = None  # per-trial heartbeats: interval and grace period
     grace_s: int | None = None
+    validation_queries: int | None = None  # queries of the validation split that score every trial
 
     @property
     def metric(self) -> str:

@@ -29,7 +29,7 @@ ALLOWED = {
 }
 # what other packages may use of the trainer: its spec, errors, checkpoint names, status lines, CLI
 REID_CORE_PUBLIC = {"reid_core", "reid_core.config", "reid_core.errors", "reid_core.checkpoints", "reid_core.status",
-                    "reid_core.cli", "reid_core.throughput"}
+                    "reid_core.cli", "reid_core.throughput", "reid_core.training_set"}
 MAX_LINES = 400
 REID_WORDS = ("reid", "re_identification", "cmc_", "market1501", "person")
 

@@ -21,7 +21,7 @@ from reid_core.actions.tune_reranking import write_tuning
 from reid_core.checkpoints import LATEST_NAME, read_checkpoint
 from reid_core.cli import main
 from reid_core.config import ReRankingConfig, build_spec, dump_spec, load_spec
-from reid_core.data.datamodule import load_training_data
+from reid_core.data.training_data import load_training_data
 from reid_core.errors import EvaluationError
 from reid_core.evaluation import KPI_NAMES, Embeddings, retrieval_metrics
 from reid_core.reranking_search import search_re_ranking

@@ -22,7 +22,6 @@ pytestmark = pytest.mark.real
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTOML = [sys.executable, "-m", "automl"]
-SEARCHED = "train.optim.base_lr,dataset.re_prob,model.label_smooth"
 PASSWORD = "pw-3x!ample"
 ALGORITHMS = ("bayesian", "tpe", "random", "grid", "hyperband", "asha", "bohb", "pbt")
 STUDY_S = 600
@@ -64,7 +63,7 @@ def _automl(*args: str, env: dict[str, str] | None = None, timeout: float = STUD
 def _launch_args(results: Path, spec: Path, *extra: str) -> list[str]:
     return ["launch", "--skill-dir", str(ROOT), "--results-dir", str(results), "--spec", str(spec),
             "--max-trials", "4", "--max-epochs", "4", "--parallel", "2", "--gpus", "none", "--no-handoff",
-            "--hyperparameters", SEARCHED, *extra]
+            *extra]  # the whole search set: the space is narrowed to what tiny can fill, no trial fails for data
 
 
 # --- Ray: every algorithm on a 2-node cluster ------------------------------------------------------------

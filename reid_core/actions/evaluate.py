@@ -13,7 +13,8 @@ from pathlib import Path
 from reid_core.actions.devices import inference_device, start_action
 from reid_core.actions.restore import restore_model
 from reid_core.config import ExperimentConfig
-from reid_core.data.datamodule import evaluation_loader, open_split, warn_if_disjoint
+from reid_core.data.datamodule import evaluation_loader
+from reid_core.data.training_data import open_split, warn_if_disjoint
 from reid_core.evaluation import CMC_RANKS, extract_embeddings, retrieval_metrics
 from reid_core.plots import write_cmc_curve, write_sampled_matches
 from reid_core.status import SUCCESS, failures_recorded

@@ -18,7 +18,8 @@ import torch
 from reid_core.actions.devices import action_dir, training_placement
 from reid_core.checkpoints import read_checkpoint
 from reid_core.config import ExperimentConfig, dump_spec
-from reid_core.data.datamodule import ReidDataModule, load_training_data
+from reid_core.data.datamodule import ReidDataModule
+from reid_core.data.training_data import load_training_data
 from reid_core.engine.callbacks import callbacks_for
 from reid_core.engine.module import ReidModule
 from reid_core.errors import CheckpointError, SpecError

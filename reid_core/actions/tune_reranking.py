@@ -29,7 +29,8 @@ from reid_core.actions.devices import inference_device, start_action
 from reid_core.actions.evaluate import batch_size_for, format_kpis
 from reid_core.actions.restore import restore_model
 from reid_core.config import ExperimentConfig
-from reid_core.data.datamodule import evaluation_loader, load_training_data
+from reid_core.data.datamodule import evaluation_loader
+from reid_core.data.training_data import load_training_data
 from reid_core.errors import DatasetError, SpecError
 from reid_core.evaluation import extract_embeddings
 from reid_core.reranking_search import RerankingCandidate, RerankingSearch, search_re_ranking
