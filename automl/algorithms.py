@@ -25,7 +25,7 @@ from typing import Any
 import optuna
 
 from automl.errors import AutomlError
-from search_spaces import SearchSpace
+from search_spaces import SearchSpace, shown_names
 from search_spaces.grid import LazyGridSampler
 
 ALGORITHMS = ("bayesian", "tpe", "random", "grid", "hyperband", "asha", "bohb", "pbt")
@@ -119,6 +119,34 @@ class WindowedGPSampler(optuna.samplers.BaseSampler):
         self._gp.reseed_rng()
 
 
+class ShownHidingSampler(optuna.samplers.BaseSampler):
+    """A sampler that models only what trials ask: the values recorded beside them for Optuna's own
+    tools (``search_spaces.shown``: a choice's value beside its ``~u`` helper) are left out of the
+    relative search space, so a TPE or GP never fits a parameter twice or proposes what is not asked."""
+
+    def __init__(self, inner: optuna.samplers.BaseSampler, hidden: frozenset[str]) -> None:
+        self.inner, self.hidden = inner, hidden
+
+    def infer_relative_search_space(self, study, trial):
+        space = self.inner.infer_relative_search_space(study, trial)
+        return {name: d for name, d in space.items() if name not in self.hidden}
+
+    def sample_relative(self, study, trial, search_space):
+        return self.inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self.inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial) -> None:
+        self.inner.before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self.inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+
+
 def startup_trials(max_trials: int) -> int:
     """Random trials before a model-based sampler takes over: a third of the budget, 3 to 10."""
     return min(10, max(3, max_trials // 3))
@@ -127,10 +155,11 @@ def startup_trials(max_trials: int) -> int:
 def optuna_parts(name: str, space: SearchSpace, seed: int, max_epochs: int, max_trials: int = 30) -> OptunaParts:
     none = optuna.pruners.NopPruner()
     startup = startup_trials(max_trials)
+    hidden = shown_names(space)
     if name == "bayesian":
-        return OptunaParts(WindowedGPSampler(seed, startup), none)
-    tpe = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
-                                     n_startup_trials=startup)
+        return OptunaParts(ShownHidingSampler(WindowedGPSampler(seed, startup), hidden), none)
+    tpe = ShownHidingSampler(optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                                        constant_liar=True, n_startup_trials=startup), hidden)
     if name == "tpe":
         return OptunaParts(tpe, none)
     if name == "random":

@@ -30,7 +30,7 @@ from automl.skill import Skill
 from automl.trial_files import TrialFolder, folder_of
 from automl.trial_process import start_ticks
 from schemas import spec as specs
-from search_spaces import SearchSpace
+from search_spaces import SearchSpace, shown_params
 from studies.live import refresh_dashboard
 from studies.record import StudyRecord
 from studies.trial_record import HOST, TrialEnd, TrialRecord, TrialStart, budget_trials
@@ -104,8 +104,14 @@ class StudyRun:
         start = TrialStart(folder=folder_of(number), engine=engine, devices=tuple(lease.devices) or ("cpu",),
                            threads=lease.threads, worker=self.worker, ray_node=ray_node)
         self.record.start(number, start, config=config, origin=origin)
+        self.show(number, config)
         self.running.add(number)
         self.record.heartbeat([number])
+
+    def show(self, number: int, config: dict) -> None:
+        """Every searched value under its own key in Optuna's params (for Optuna's own tools)."""
+        if self.space is not None:
+            self.record.show(number, shown_params(self.space, config))
 
     def report(self, number: int, epoch: int, value: float, trial: Any = None) -> None:
         """A validated epoch: its value and the checkpoints saved so far."""

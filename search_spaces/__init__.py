@@ -18,9 +18,11 @@ from search_spaces.numeric import (
     SortedIntListParam,
 )
 from search_spaces.params import NoRoomError, Param, Relation, SearchSpaceError
+from search_spaces.shown import shown_names, shown_params
 from search_spaces.space import SearchSpace
 
 __all__ = [
     "ChoiceParam", "DerivedParam", "FloatParam", "IntParam", "Param", "PowerParam", "Relation", "SearchSpace",
-    "NoRoomError", "SearchSpaceError", "SortedIntListParam", "compile_schema", "flatten",
+    "NoRoomError", "SearchSpaceError", "SortedIntListParam", "compile_schema", "flatten", "shown_names",
+    "shown_params",
 ]

@@ -13,7 +13,8 @@ What is written when
 - When a trial is created: ``enqueue`` (a replayed config, a re-run) writes ``origin``, ``config``
   and ``rerun_of``/``resume_from``; a trial a sampler created gets them at ``start``.
 - When a trial starts on a worker: ``start`` (``TrialStart``: folder, host, worker, engine,
-  devices, threads); once its process runs: ``pid``/``start_ticks``; each validated epoch:
+  devices, threads) and ``show`` (each searched value under its own key, for Optuna's tools);
+  once its process runs: ``pid``/``start_ticks``; each validated epoch:
   ``epoch`` (the metric as an Optuna intermediate value; the checkpoints found so far);
   PBT's exploits: ``lineage``.
 - When it ends: ``finish`` (``TrialEnd``: best epoch, checkpoints, CMC curve, failure cause,
@@ -263,12 +264,16 @@ class StudyRecord:
         if checkpoints:
             self._set(number, checkpoints={str(e): p for e, p in sorted(checkpoints.items())})
 
-    def set_params(self, number: int, params: dict[str, Any],
-                   distributions: dict[str, optuna.distributions.BaseDistribution]) -> None:
-        """Parameters of a trial whose values were drawn outside Optuna (Ray's generators)."""
+    def show(self, number: int, shown: dict[str, tuple[Any, optuna.distributions.BaseDistribution]]) -> None:
+        """The searched values under their own keys, for Optuna's own tools (``best_params``,
+        ``trials_dataframe``, optuna-dashboard), beside the helpers a sampler asked; their names are
+        kept in ``shown`` so that ``TrialRecord.params`` stays what was asked (re-runs replay it)."""
+        if not shown:
+            return
+        self._set(number, shown=sorted(shown))
         trial_id = self._trial_id(number)
-        for name, distribution in distributions.items():
-            self.storage.set_trial_param(trial_id, name, distribution.to_internal_repr(params[name]), distribution)
+        for name, (value, distribution) in shown.items():
+            self.storage.set_trial_param(trial_id, name, distribution.to_internal_repr(value), distribution)
 
     def add_finished(self, trial: TrialRecord,
                      distributions: dict[str, optuna.distributions.BaseDistribution]) -> None:

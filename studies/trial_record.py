@@ -152,6 +152,7 @@ class TrialRecord:
     rerun_of: int | None = None
     resume_from: str | None = None
     lineage: tuple[dict, ...] = ()
+    shown: tuple[str, ...] = ()  # params recorded for Optuna's tools beside the asked ones (not in ``params``)
     surplus: bool = False  # created past the budget by a worker racing others; never run
     wall_seconds: float | None = None
     device_seconds: float | None = None
@@ -168,7 +169,7 @@ class TrialRecord:
         one whose worker died (failed as stale by another)."""
         attrs = trial.user_attrs
         extra = {k: attrs[k] for k in _ATTRS if attrs.get(k) is not None}
-        for name in ("devices", "attempts", "lineage"):
+        for name in ("devices", "attempts", "lineage", "shown"):
             if name in extra:
                 extra[name] = tuple(extra[name])
         for name in ("checkpoints", "cmc"):  # JSON keys are strings
@@ -177,7 +178,8 @@ class TrialRecord:
         if lost_if_silent and trial.state == TrialState.FAIL and "failure" not in extra:
             extra["failure"] = "lost: its worker stopped sending heartbeats"
         return cls(number=trial.number, state=trial.state.name, value=trial.values[0] if trial.values else None,
-                   params=dict(trial.params), epochs=dict(trial.intermediate_values),
+                   params={k: v for k, v in trial.params.items() if k not in extra.get("shown", ())},
+                   epochs=dict(trial.intermediate_values),
                    datetime_start=trial.datetime_start, datetime_complete=trial.datetime_complete, **extra)
 
     def user_attrs(self) -> dict[str, Any]:

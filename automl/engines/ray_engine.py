@@ -120,6 +120,7 @@ class RayEngine(Engine):
             record.start(trial.number, TrialStart(folder=folder_of(trial.number), engine=self.name, devices=(),
                                                   threads=run.pool.threads, worker=run.worker),
                          config=config, origin=origin)
+            run.show(trial.number, config)
             run.running.add(trial.number)
             record.heartbeat([trial.number])
             proposal = dict(trial.params) | config
