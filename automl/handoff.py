@@ -144,6 +144,10 @@ def handoff(options: StudyOptions, skill: Skill, record: StudyRecord, devices: t
             failures.setdefault(row["failure"] or "unknown", []).append(row["number"])
     summary["failures"] = failures
     summary["device_hours"] = record.device_hours(trials)
+    noise = record.selection_noise(trials)
+    if noise is not None:
+        summary["selection_noise"] = noise.as_dict()
+        summary["selection_noise"]["lines"] = noise.lines()
     record.write_summary(summary)
     refresh_dashboard(record, live=False)  # adds the baseline-vs-best panel
     print_summary(summary, console)
@@ -165,6 +169,8 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     console.print(trials)
     best = summary["best"]
     console.print(f"Best trial {best['trial']}: {metric} {_percent(best['value'])} (validation) at epoch {best['epoch']}")
+    for line in (summary.get("selection_noise") or {}).get("lines", []):
+        console.print(f"  {line}")
     console.print("  " + ", ".join(f"{k}={v}" for k, v in best["params"].items()))
     console.print(f"  checkpoint: {best['checkpoint']}")
     table = Table(title="Test query/gallery")

@@ -202,6 +202,12 @@ def _header(record: StudyRecord, trials: list[TrialRecord], frame: pd.DataFrame,
         epoch = "" if pd.isna(best["best_epoch"]) else f", epoch {best['best_epoch']}"
         where = html.escape(Path(best["checkpoint"]).name) if isinstance(best["checkpoint"], str) else ""
         cards.append((f"best {record.metric}", _number(best["value"]), f"trial {best['number']}{epoch} {where}"))
+        noise = record.selection_noise(trials)
+        if noise is not None:
+            low_high = f"{_number(noise.interval[0])} to {_number(noise.interval[1])}" if noise.interval else "-"
+            within = (f"runner-up trial {noise.runner_up} is within noise" if noise.within_noise
+                      else f"on {noise.queries} validation queries")
+            cards.append(("95% interval of the best", low_high, html.escape(within)))
     hours = record.device_hours(trials)
     if hours["used"]:
         cards.append(("device-hours used", f"{hours['used']:.2f}", f"saved by pruning: {hours['saved_by_pruning']:.2f}"))

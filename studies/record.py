@@ -47,6 +47,7 @@ from optuna.storages import BaseStorage, InMemoryStorage
 from studies import storage as storages
 from studies.errors import RecordError
 from studies.results_dir import marker_of, read_summary, write_marker, write_summary
+from studies.selection import SelectionNoise, selection_noise
 from studies.trial_record import (FORMAT_KEY, HOST, META_KEY, RECORD_FORMAT, StudyMeta, TrialEnd, TrialRecord,
                                    TrialStart, best_epoch, best_of, counted, device_hours, meta_of)
 
@@ -166,6 +167,11 @@ class StudyRecord:
     def best_trial(self, trials: list[TrialRecord] | None = None) -> TrialRecord | None:
         return best_of(self.trials() if trials is None else trials, self.direction)
 
+    def selection_noise(self, trials: list[TrialRecord] | None = None) -> SelectionNoise | None:
+        """How sure the pick of ``best_trial`` is (``studies.selection``)."""
+        return selection_noise(self.trials() if trials is None else trials, self.metric, self.direction,
+                               self.meta.validation_queries if self.meta else None)
+
     def best_epoch(self, trial: TrialRecord) -> int | None:
         return trial.best_epoch if trial.best_epoch is not None else best_epoch(trial.epochs, self.direction)
 
@@ -265,9 +271,8 @@ class StudyRecord:
             self._set(number, checkpoints={str(e): p for e, p in sorted(checkpoints.items())})
 
     def show(self, number: int, shown: dict[str, tuple[Any, optuna.distributions.BaseDistribution]]) -> None:
-        """The searched values under their own keys, for Optuna's own tools (``best_params``,
-        ``trials_dataframe``, optuna-dashboard), beside the helpers a sampler asked; their names are
-        kept in ``shown`` so that ``TrialRecord.params`` stays what was asked (re-runs replay it)."""
+        """Each searched value under its own key for Optuna's tools, beside the helpers asked; named in
+        ``shown`` so that ``TrialRecord.params`` stays what was asked (re-runs replay it)."""
         if not shown:
             return
         self._set(number, shown=sorted(shown))
@@ -334,10 +339,8 @@ class StudyRecord:
                 self.storage.record_heartbeat(self._trial_id(number))
 
     def fail_stale(self) -> None:
-        """Fail the running trials whose heartbeat is older than the grace period (any worker's); each
-        is re-run (``rerun_of``) by whichever worker failed it. A trial created by a worker that died
-        before ``start`` has neither worker nor heartbeat: it is failed the same way once it is older
-        than the grace period."""
+        """Fail the running trials whose heartbeat is older than the grace period (any worker's), and
+        those that no worker started (``unclaimed``) as old; each failer queues the re-run."""
         if self.heartbeats:
             optuna.storages.fail_stale_trials(self.study)
             for trial in self.unclaimed(float(self.meta.grace_s or 0)):
@@ -347,15 +350,15 @@ class StudyRecord:
         """Running trials that no worker ``start``-ed (the worker that created them died in between),
         created more than ``older_than_s`` seconds ago (a live worker starts its trial within moments)."""
         now = datetime.now()  # Optuna stamps datetime_start in local time
-        return [t for t in self.trials() if t.state == "RUNNING" and not t.worker and t.datetime_start is not None
+        return [t for t in self.trials() if t.state == "RUNNING" and not t.worker and t.datetime_start
                 and (now - t.datetime_start).total_seconds() > older_than_s]
 
     def fail_unclaimed(self, trial: TrialRecord) -> bool:
         """Fail an unclaimed trial as interrupted and queue its re-run (False: another worker did)."""
-        if self.abandon(trial.number, "interrupted: its worker stopped before starting it"):
+        abandoned = self.abandon(trial.number, "interrupted: its worker stopped before starting it")
+        if abandoned:
             self.rerun(self.trial(trial.number))
-            return True
-        return False
+        return abandoned
 
     # --- study-level marks -------------------------------------------------------------------------------
 

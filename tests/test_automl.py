@@ -416,6 +416,14 @@ def test_real_study_on_tiny_two_parallel_trials_then_handoff(tmp_path, tiny_data
     assert summary["best"]["trial"] == best.trial == record.best_trial().number
     assert summary["selection"].startswith("validation split")
     assert 0 <= summary["test_evaluation"]["cmc_rank_1"] <= 1 and "baseline" in summary
+    noise = summary["selection_noise"]  # how many queries scored the pick, and how sure it is
+    assert noise["validation_queries"] == record.meta.validation_queries > 0
+    low, high = noise["interval_95"]
+    assert noise["best_trial"] == best.trial and low <= noise["best_value"] <= high
+    assert noise["runner_up_within_noise"] == (low <= noise["runner_up_value"] <= high)
+    assert f"scored on {noise['validation_queries']} validation queries" in noise["lines"][0]
+    page = (results / "dashboard.html").read_text()
+    assert "95% interval of the best" in page
     handoff = results / "handoff" / "best"
     assert (handoff / "evaluate" / "cmc_curve.png").exists() and (handoff / "evaluate" / "sampled_matches.png").exists()
     assert (handoff / "export" / "reid.onnx").exists()
