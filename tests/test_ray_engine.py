@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import optuna
@@ -115,8 +116,10 @@ def test_ray_trials_are_proposed_by_the_records_own_sampler(fake_skill, tmp_path
 def test_every_algorithm_runs_on_ray_started_here(algorithm, fake_skill, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_EPOCH_S", "0.2")
     results = tmp_path / algorithm
+    logs = set(Path(tempfile.gettempdir()).glob("automl-ray-*"))
     assert _launch(fake_skill, results, "--algorithm", algorithm, "--max-epochs", "4", "--max-trials", "4",
                    "--parallel", "2", "--gpus", "none", "--seed", "0") == 0
+    assert set(Path(tempfile.gettempdir()).glob("automl-ray-*")) <= logs  # Ray's start-up chatter is not left
     trials = _trials(results)
     assert len([t for t in trials if t.finished]) == 4 and all(t.state in ("COMPLETE", "PRUNED") for t in trials)
     assert all(t.engine == "ray" and t.ray_node and t.checkpoints for t in trials)

@@ -50,7 +50,8 @@ def _probe(address: str) -> None:
 
 @contextmanager
 def _quiet_stderr() -> Iterator[Path]:
-    """Ray's core logs connection attempts to file descriptor 2; keep them in a file instead."""
+    """Ray's core logs connection attempts to file descriptor 2; keep them out of the console, in a
+    temporary file removed afterwards (the cause is read off the exception)."""
     log = Path(tempfile.mkstemp(prefix="automl-ray-", suffix=".log")[1])
     saved = os.dup(2)
     with log.open("wb") as handle:
@@ -60,6 +61,7 @@ def _quiet_stderr() -> Iterator[Path]:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+            log.unlink(missing_ok=True)
 
 
 def _cause(err: Exception) -> str:
