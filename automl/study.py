@@ -225,12 +225,14 @@ class StudyRun:
         keep = {best.number if best else None} | {t.number for t in trials if t.origin == "base spec"}
         waiting = {t.rerun_of for t in trials if t.rerun_of is not None and not t.finished}
         deleted = self.record.deleted()
+        # a kept trial's epoch may be another trial's file (a PBT clone restored at its last epoch)
+        needed = {(self.results_dir / p).resolve() for t in trials if t.number in keep for p in t.checkpoints.values()}
         for trial in trials:
             if not trial.finished or trial.number in keep | waiting | deleted or trial.interrupted \
                     or trial.host != HOST or trial.folder is None:
                 continue
             files = TrialFolder(self.results_dir / trial.folder)
             for path in list(files.checkpoints().values()) + [files.latest]:
-                if path.is_symlink() or path.exists():
+                if (path.is_symlink() or path.exists()) and path.resolve() not in needed:
                     path.unlink()
             self.record.mark_deleted(trial.number)

@@ -505,3 +505,31 @@ def test_every_bad_worker_is_one_line_exit_2_and_creates_nothing(fake_skill, tmp
         assert not bad.exists()
     assert main(["worker", "--storage", url, "--results-dir", str(bad), "--study", "s"]) == 0  # finished: nothing to do
     assert "finished (3 of 3 trials)" in capsys.readouterr().out and not bad.exists()
+
+
+def test_retention_keeps_another_trials_file_that_a_kept_trial_points_to(tmp_path):
+    """A PBT clone restored at its last epoch holds the donor's file as that epoch's checkpoint: when the
+    clone is the best, the donor's file stays although the donor's others go."""
+    from automl.options import StudyOptions
+    from automl.study import StudyRun
+    from studies.trial_record import HOST
+
+    record = StudyRecord.create(f"sqlite:///{tmp_path / 'study.db'}", "pbt",
+                                StudyMeta(metrics=("cmc_rank_1",), directions=("maximize",), max_trials=2,
+                                          max_epochs=2), tmp_path)
+    files = {}
+    for number in (0, 1):
+        for epoch in (0, 1):
+            path = tmp_path / "trials" / str(number) / "train" / f"model_epoch_{epoch:03d}_step_{epoch + 1:05d}.pth"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"w")
+            files[number, epoch] = path.relative_to(tmp_path).as_posix()
+    common = dict(params={}, datetime_start=None, datetime_complete=None, host=HOST, state="COMPLETE", best_epoch=1)
+    record.add_finished(TrialRecord(number=0, value=0.5, epochs={0: 0.4, 1: 0.5}, folder="trials/0",
+                                    checkpoints={0: files[0, 0], 1: files[0, 1]}, **common), {})
+    record.add_finished(TrialRecord(number=1, value=0.9, epochs={0: 0.4, 1: 0.9}, folder="trials/1",  # clone of 0
+                                    checkpoints={0: files[1, 0], 1: files[0, 1]}, **common), {})
+    options = StudyOptions(skill_dir=str(tmp_path), results_dir=str(tmp_path), storage=record.url, study="pbt")
+    StudyRun(options, None, {}, None, record, None, None).apply_retention()
+    assert (tmp_path / files[0, 1]).exists() and not (tmp_path / files[0, 0]).exists()
+    assert resolve_checkpoint(tmp_path).checkpoint.resolve() == (tmp_path / files[0, 1]).resolve()
