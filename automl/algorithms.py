@@ -46,6 +46,19 @@ def check_algorithm(name: str, engine: str) -> None:
         raise AutomlError(f"--algorithm {name}: runs on --engine ray only")
 
 
+MULTI_OBJECTIVE = ("bayesian", "tpe", "random", "grid")  # no pruning: a trial is weighed on every objective
+
+
+def check_multi_objective(name: str, engine: str) -> None:
+    """A multi-objective study: Optuna's samplers that weigh several objectives, no pruning."""
+    if engine != "optuna":
+        raise AutomlError(f"--engine {engine}: multi-objective studies run on the optuna engine (Ray Tune's "
+                          "schedulers stop trials on one metric)")
+    if name not in MULTI_OBJECTIVE:
+        raise AutomlError(f"--algorithm {name}: prunes on one metric; a multi-objective study uses one of "
+                          f"{', '.join(MULTI_OBJECTIVE)}")
+
+
 def grid_search_space(space: SearchSpace) -> dict[str, list[Any]]:
     """The Optuna parameter names ``space.suggest`` asks, each with a few grid values."""
     return space.grid()
@@ -69,7 +82,7 @@ class _WindowedStudy:
 
     def _select(self, trials: list) -> list:
         complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-        if len(complete) <= self._window:
+        if len(complete) <= self._window or len(self._study.directions) > 1:  # no single best half to keep
             return trials
         half = self._window // 2
         sign = -1.0 if self._study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import optuna
 
-from automl.algorithms import check_algorithm, first_configs, grid_size, optuna_parts
+from automl.algorithms import check_algorithm, check_multi_objective, first_configs, grid_size, optuna_parts
 from automl.engines import ENGINES, engine_for
 from automl.errors import AutomlError
 from automl.estimate import estimate_trial_seconds
@@ -38,12 +38,14 @@ from reid_core.errors import ReidError
 from reid_core.training_set import TrainingSet, describe_training_set
 from search_spaces import SearchSpace, SearchSpaceError, compile_schema
 from studies.errors import RecordError
+from studies.constraints import parse_constraints
 from studies.record import StudyRecord
 from schemas.spec import flatten
 from studies.results_dir import read_marker, write_marker
 from studies.trial_record import HOST, StudyMeta, TrialRecord
 
 DRY_RUN_CONFIGS = 5
+COST_KPIS = ("latency_ms", "params_m", "gflops")  # deployment-cost objectives: the architecture is searched
 WAIT_POLL_S = 0.2
 
 
@@ -52,11 +54,17 @@ def _checked(options: StudyOptions, skill: Skill, on: bool) -> None:
         raise AutomlError(f"--engine {options.engine}: expected one of {', '.join(ENGINES)}")
     if on:
         check_algorithm(options.algorithm, options.engine)
-    if options.direction not in ("maximize", "minimize"):
-        raise AutomlError(f"--direction {options.direction}: expected maximize or minimize")
-    if skill.kpis and options.metric not in skill.kpis:
-        raise AutomlError(f"--metric {options.metric}: the trainer reports {', '.join(skill.kpis)}; "
-                          "a study on another name would score every trial 0")
+    for metric, direction in zip(options.metrics, options.directions):
+        if direction not in ("maximize", "minimize"):
+            raise AutomlError(f"--direction {direction}: expected maximize or minimize")
+        if skill.kpis and metric not in skill.kpis:
+            raise AutomlError(f"--metric {metric}: the trainer reports {', '.join(skill.kpis)}; "
+                              "a study on another name would score every trial 0")
+    if len(set(options.metrics)) < len(options.metrics):
+        raise AutomlError(f"--metric {','.join(options.metrics)}: names a metric twice")
+    if options.more_objectives:
+        check_multi_objective(options.algorithm, options.engine)
+    parse_constraints(options.constraints, skill.kpis or None)
     if options.max_trials < 1:
         raise AutomlError(f"--max-trials {options.max_trials}: must be at least 1")
     if options.max_epochs is not None and options.max_epochs < 1:
@@ -95,6 +103,12 @@ def _fitted_space(skill: Skill, options: StudyOptions, base_spec: dict,
     """At launch: the space less what the spec leaves no room for, narrowed to what the training set
     can fill (automl.data_fit); the options that make it again, and the training set scanned."""
     searched = options.hyperparameters or tuple(skill.schema.get("automl_default_parameters") or ())
+    cost = [m for m in options.metrics[1:] if m in COST_KPIS]
+    if cost and not options.hyperparameters:
+        architecture = tuple(k for k in skill.schema.get("x_automl_cost_parameters") or () if k not in searched)
+        searched += architecture
+        if architecture:
+            say(f"{', '.join(cost)} is an objective: the architecture is searched too ({', '.join(architecture)})")
     def compiled(keys: tuple[str, ...]) -> SearchSpace:
         return compile_schema(skill.schema, automl_hyperparameters=keys, base_spec=base_spec)
 
@@ -186,7 +200,7 @@ def launch(options: StudyOptions, policy: str | None = None, request: str | None
         return None
     options = replace(options, gpus=pool.gpus)
     parts = _parts(options, space, base_spec, options.seed)
-    meta = StudyMeta(metrics=(options.metric,), directions=(options.direction,), max_trials=options.max_trials,
+    meta = StudyMeta(metrics=options.metrics, directions=options.directions, max_trials=options.max_trials,
                      max_epochs=max_epochs(base_spec), policy="on" if decision.on else "off", engine=options.engine,
                      algorithm=options.algorithm, search_space=space.describe() if space is not None else "",
                      base_spec=base_spec, launch=options.study_wide(), heartbeat_s=options.heartbeat,
@@ -361,7 +375,11 @@ def _worker_seed(seed: int) -> int:
     return (seed + zlib.crc32(worker_id().encode())) % 2**31
 
 
-def run_handoff(results_dir: str) -> dict[str, Any]:
+def run_handoff(results_dir: str, constraints: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Hand off the best trial (meeting ``constraints``, by default the launch's)."""
     record = StudyRecord.of_results_dir(results_dir)
     options, skill, _ = _joined(record, results_dir)
+    if constraints is not None:
+        parse_constraints(constraints, skill.kpis or None)
+        options = replace(options, constraints=tuple(constraints))
     return handoff(options, skill, record, devices=tuple(options.gpus or ()))

@@ -69,8 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--storage", default=os.environ.get(STORAGE_ENV),
                         help=f"SQLAlchemy URL (default ${STORAGE_ENV}, else sqlite:///RESULTS/study.db)")
     launch.add_argument("--study", default="reid-automl")
-    launch.add_argument("--metric", help="KPI to optimise (default: the skill's, cmc_rank_1)")
-    launch.add_argument("--direction", choices=("maximize", "minimize"))
+    launch.add_argument("--metric", help="KPI to optimise (default: the skill's, cmc_rank_1); several, comma-separated "
+                                         "(cmc_rank_1,latency_ms): a multi-objective study")
+    launch.add_argument("--direction", help="maximize or minimize, one per --metric (comma-separated)")
     launch.add_argument("--hyperparameters", help="comma-separated keys replacing the schema's default search set")
     launch.add_argument("--retries", type=int, default=1, help="re-runs of a trial that failed for infrastructure causes")
     launch.add_argument("--trial-timeout", type=float, help="seconds before a trial is stopped and failed")
@@ -80,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="seconds between a running trial's heartbeats in the record (stale after 6 missed)")
     launch.add_argument("--no-handoff", action="store_true", help="skip the final evaluate/export/inference")
     launch.add_argument("--dry-run", action="store_true")
+    launch.add_argument("--constraint", action="append", default=[], metavar="KPI<=N",
+                        help="the handed-off trial must meet it, e.g. latency_ms<=5 (repeatable)")
     launch.add_argument("overrides", nargs="*", help="dot.key=value spec overrides kept in every trial")
     for name in ("resume", "status", "best", "handoff"):
         sub = commands.add_parser(name)
@@ -89,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
         if name == "best":
             sub.add_argument("--action", default="evaluate", choices=("evaluate", "export", "inference", "train"))
             sub.add_argument("--latest", action="store_true")
+            sub.add_argument("--pareto", action="store_true", help="list the Pareto front of the study's objectives")
+        if name in ("best", "handoff"):
+            sub.add_argument("--constraint", action="append", default=[], metavar="KPI<=N",
+                             help="only trials meeting it, e.g. latency_ms<=5 (repeatable)")
     join = commands.add_parser("worker", help="join a study from this machine: run its trials on this machine's "
                                               "devices until its budget is spent")
     join.add_argument("--storage", default=os.environ.get(STORAGE_ENV), help=f"the study's storage URL "
@@ -123,14 +130,22 @@ def _options(args: argparse.Namespace) -> StudyOptions:
     if args.gpus is not None:
         gpus = () if args.gpus.strip().lower() in ("none", "cpu", "") else tuple(p.strip() for p in args.gpus.split(","))
     hyperparameters = tuple(k.strip() for k in args.hyperparameters.split(",") if k.strip()) if args.hyperparameters else None
+    metrics = [m.strip() for m in (args.metric or "").split(",")] if args.metric else []
+    directions = [d.strip() for d in (args.direction or "").split(",")] if args.direction else []
+    if len(metrics) > 1 and len(directions) != len(metrics):
+        raise AutomlError(f"--metric {args.metric} --direction {args.direction or '(none)'}: {len(metrics)} metrics "
+                          f"need {len(metrics)} directions, comma-separated")
+    if len(metrics) <= 1 and len(directions) > 1:
+        raise AutomlError(f"--direction {args.direction}: {len(directions)} directions for one metric")
     return StudyOptions(
         skill_dir=args.skill_dir, results_dir=args.results_dir, storage=args.storage or "", study=args.study,
         spec=args.spec, overrides=tuple(args.overrides), algorithm=args.algorithm, engine=args.engine,
-        metric=args.metric or "", direction=args.direction or "", max_trials=args.max_trials,
+        metric=metrics[0] if metrics else "", direction=directions[0] if directions else "",
+        more_objectives=tuple(zip(metrics[1:], directions[1:])), max_trials=args.max_trials,
         max_epochs=args.max_epochs, gpus=gpus, gpus_per_trial=args.gpus_per_trial, parallel=args.parallel,
         retries=args.retries, seed=args.seed, keep_checkpoints=args.keep_checkpoints,
         hyperparameters=hyperparameters, trial_timeout=args.trial_timeout, ray_address=args.ray_address,
-        handoff=not args.no_handoff, heartbeat=args.heartbeat,
+        handoff=not args.no_handoff, heartbeat=args.heartbeat, constraints=tuple(args.constraint),
     )
 
 
@@ -142,6 +157,14 @@ def _print_status(data: dict) -> None:
               f"{t['origin'] or ''}  {t['failure'] or ''}")
     if data["best"]:
         print(f"best: #{data['best']['number']} {data['metric']}={data['best']['value']:.4f}")
+
+
+def _print_front(data: dict) -> None:
+    names = [name for name, _ in data["objectives"]]
+    print(f"study {data['study']}: Pareto front of " + ", ".join(f"{n} ({d})" for n, d in data["objectives"]))
+    for row in data["front"]:
+        mark = "  <- handed off" if row["trial"] == data["handed_off"] else ""
+        print(f"  #{row['trial']:<4} " + "  ".join(f"{n}={row[n]:.4g}" for n in names) + mark)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -163,8 +186,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             data = inspect.status(args.results_dir)
             print(json.dumps(data, indent=2)) if args.json else _print_status(data)
         elif args.command == "best":
-            data = inspect.best(args.results_dir, args.action, args.latest)
-            print(json.dumps(data)) if args.json else print(data["checkpoint"])
+            if args.pareto:
+                front = inspect.pareto(args.results_dir)
+                print(json.dumps(front)) if args.json else _print_front(front)
+            else:
+                data = inspect.best(args.results_dir, args.action, args.latest, tuple(args.constraint))
+                print(json.dumps(data)) if args.json else print(data["checkpoint"])
         elif args.command in ("dashboard", "trials", "studies"):
             from studies import commands  # pandas and plotly: paid only by the commands that draw or tabulate
 
@@ -178,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     raise AutomlError(f"--storage: required (or ${STORAGE_ENV})")
                 commands.print_studies(args.storage)
         else:
-            api.run_handoff(args.results_dir)
+            api.run_handoff(args.results_dir, tuple(args.constraint) if args.constraint else None)
         return 0
     except (AutomlError, SearchSpaceError, SchemaError, RecordError, SpecError) as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)

@@ -25,8 +25,10 @@ from automl.resolver import ResolvedCheckpoint, resolve_checkpoint, trial_checkp
 from automl.skill import Skill
 from reid_core.status import read_status
 from schemas import spec as specs
+from studies.constraints import parse_constraints
 from studies.errors import RecordError
 from studies.live import refresh_dashboard
+from studies.pareto import front_rows
 from studies.record import StudyRecord
 from studies.trial_record import TrialRecord
 
@@ -101,8 +103,9 @@ def handoff(options: StudyOptions, skill: Skill, record: StudyRecord, devices: t
     console = console or Console()
     base_spec = record.meta.base_spec
     out = Path(options.results_dir).resolve() / "handoff"
+    constraints = parse_constraints(options.constraints)
     try:
-        best: ResolvedCheckpoint = resolve_checkpoint(record)
+        best: ResolvedCheckpoint = resolve_checkpoint(record, constraints=constraints)
     except RecordError as err:
         raise AutomlError(str(err)) from None
     trials = record.trials()
@@ -111,8 +114,11 @@ def handoff(options: StudyOptions, skill: Skill, record: StudyRecord, devices: t
         "study": record.name, "storage": record.masked_url, "metric": options.metric,
         "direction": options.direction, "selection": "validation split carved from the training identities"
         if specs.get(base_spec, "dataset.val_split") else "test query/gallery (TAO-compatible mode)",
-        "best": {**best.as_dict(), "checkpoint": str(best.checkpoint.resolve()), "params": best_trial.config},
+        "best": {**best.as_dict(), "checkpoint": str(best.checkpoint.resolve()), "params": best_trial.config,
+                 "kpis": best_trial.kpis},
     }
+    if constraints:
+        summary["constraints"] = [str(c) for c in constraints]
     evaluation = run_action(skill, base_spec, "evaluate", best.checkpoint, out / "best", devices)
     summary["test_evaluation"] = evaluation.get("kpi", {})
     baseline_checkpoint, baseline_name = starting_checkpoint(base_spec), "starting checkpoint"
@@ -144,6 +150,10 @@ def handoff(options: StudyOptions, skill: Skill, record: StudyRecord, devices: t
             failures.setdefault(row["failure"] or "unknown", []).append(row["number"])
     summary["failures"] = failures
     summary["device_hours"] = record.device_hours(trials)
+    if record.meta.multi_objective:
+        objectives = list(zip(record.meta.metrics, record.meta.directions))
+        summary["objectives"] = [list(o) for o in objectives]
+        summary["pareto_front"] = front_rows(trials, objectives, record.metric)
     noise = record.selection_noise(trials)
     if noise is not None:
         summary["selection_noise"] = noise.as_dict()
@@ -183,6 +193,15 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         table.add_row(f"baseline: {summary['baseline']['source']}", *[_percent(baseline.get(n)) for n in names])
     table.add_row(f"best: trial {best['trial']}", *[_percent(summary["test_evaluation"].get(n)) for n in names])
     console.print(table)
+    if summary.get("pareto_front"):
+        names = [name for name, _ in summary["objectives"]]
+        front = Table(title="Pareto front (" + ", ".join(f"{n} {d}" for n, d in summary["objectives"]) + ")")
+        for column in ("trial", *names, "handed off"):
+            front.add_column(column)
+        for row in summary["pareto_front"]:
+            front.add_row(str(row["trial"]), *[f"{row[n]:.4g}" for n in names],
+                          "yes" if row["trial"] == best["trial"] else "")
+        console.print(front)
     hours = summary["device_hours"]
     console.print(f"Device-hours used {hours['used']:.3f}, saved by pruning {hours['saved_by_pruning']:.3f}")
     for cause, numbers in summary["failures"].items():

@@ -7,6 +7,8 @@ from typing import Any
 
 from automl.errors import AutomlError
 from automl.resolver import best_trial, resolve_checkpoint
+from studies.constraints import parse_constraints
+from studies.pareto import front_rows, study_objectives
 from studies.record import StudyRecord
 
 
@@ -36,5 +38,35 @@ def status(results_dir: str) -> dict[str, Any]:
             "best": best_info}
 
 
-def best(results_dir: str, action: str = "evaluate", latest: bool = False) -> dict[str, Any]:
-    return resolve_checkpoint(results_dir, action=action, latest=latest).as_dict()
+def reported_kpis(record: StudyRecord) -> tuple[str, ...]:
+    """The KPI names the study's trials reported (the metric first)."""
+    names = {name for t in record.trials() for name in t.kpis} - {record.metric}
+    return (record.metric, *sorted(names))
+
+
+def best(results_dir: str, action: str = "evaluate", latest: bool = False,
+         constraints: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The best trial's checkpoint (meeting every ``constraints``: ``latency_ms<=5``, ...)."""
+    record = StudyRecord.of_results_dir(results_dir)
+    parsed = parse_constraints(constraints, reported_kpis(record))
+    resolved = resolve_checkpoint(record, action=action, latest=latest, constraints=parsed).as_dict()
+    if parsed:
+        trial = record.trial(resolved["trial"])
+        resolved["constraints"] = [str(c) for c in parsed]
+        resolved["kpis"] = {c.kpi: trial.kpi(c.kpi, record.metric) for c in parsed}
+    return resolved
+
+
+def pareto(results_dir: str) -> dict[str, Any]:
+    """The Pareto front of the study's objectives (one metric: against ``latency_ms``)."""
+    record = StudyRecord.of_results_dir(results_dir)
+    metrics = record.meta.metrics if record.meta else (record.metric,)
+    directions = record.meta.directions if record.meta else (record.direction,)
+    objectives = study_objectives(metrics, directions)
+    rows = front_rows(record.trials(), objectives, record.metric)
+    if not rows:
+        raise AutomlError(f"study {record.name}: no completed trial reported {' and '.join(n for n, _ in objectives)}"
+                          "; no front yet")
+    summary = record.summary or {}
+    return {"study": record.name, "objectives": [list(o) for o in objectives], "front": rows,
+            "handed_off": (summary.get("best") or {}).get("trial")}

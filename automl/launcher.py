@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from automl.gpu_pool import Lease
-from automl.trial_files import TrialFolder, cmc_at, status_lines, status_number
+from automl.trial_files import TrialFolder, cmc_at, kpis_at, status_lines, status_number
 from automl.trial_process import GRACE_S, TrialProcess
 from schemas.spec import write_yaml
 from studies.trial_record import TrialEnd, best_epoch
@@ -251,10 +251,12 @@ def trial_end(outcome: TrialOutcome, folder: Path, results_dir: Path, lanes: int
     """What the record keeps of an outcome: the best epoch, every checkpoint, the CMC curve at the
     best epoch, the failure and its earlier attempts, and the time on ``lanes`` devices."""
     seconds = max(outcome.ended - outcome.started, 0.0)
-    cmc = cmc_at(status_lines(TrialFolder(folder)), outcome.best_epoch) if outcome.best_epoch is not None else None
+    lines = status_lines(TrialFolder(folder))
+    cmc = cmc_at(lines, outcome.best_epoch) if outcome.best_epoch is not None else None
     return TrialEnd(
         state=outcome.state, value=outcome.value if outcome.state == "COMPLETE" else None,
         best_epoch=outcome.best_epoch, checkpoints=checkpoints_of(folder, results_dir), cmc=cmc,
+        kpis=kpis_at(lines, outcome.best_epoch),
         failure=outcome.failure, attempts=tuple(outcome.attempts), interrupted=outcome.interrupted,
         wall_seconds=seconds, device_seconds=seconds * max(lanes, 1),
         launch_to_first_step=(outcome.first_step - outcome.started) if outcome.first_step else None,

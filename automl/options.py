@@ -40,6 +40,8 @@ class StudyOptions:
     heartbeat: int = 10  # seconds between a running trial's heartbeats; stale after GRACE_BEATS of them
     skill_files: dict[str, str] = field(default_factory=dict)  # the skill's files' digests, set at launch
     narrowed: dict[str, dict] = field(default_factory=dict)  # ranges the training set can fill (automl.data_fit)
+    constraints: tuple[str, ...] = ()  # KPI bounds the handed-off trial must meet (studies.constraints)
+    more_objectives: tuple[tuple[str, str], ...] = ()  # (KPI, direction) after the metric: a multi-objective study
     extra: dict[str, Any] = field(default_factory=dict)
 
     def study_wide(self) -> dict[str, Any]:
@@ -53,11 +55,20 @@ class StudyOptions:
     def of_record(cls, launch: dict[str, Any], **worker: Any) -> "StudyOptions":
         """The options of a recorded study, with this worker's own ``results_dir``, ``storage``, ..."""
         data = dict(launch)
-        for key in ("overrides", "hyperparameters"):
+        for key in ("overrides", "hyperparameters", "constraints"):
             if data.get(key) is not None:
                 data[key] = tuple(data[key])
+        data["more_objectives"] = tuple(tuple(pair) for pair in data.get("more_objectives") or ())
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in {**data, **worker}.items() if k in known})
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return (self.metric, *(name for name, _ in self.more_objectives))
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        return (self.direction, *(direction for _, direction in self.more_objectives))
 
     @property
     def trials_dir(self) -> Path:

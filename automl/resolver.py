@@ -16,6 +16,7 @@ from typing import Any
 from automl.errors import AutomlError
 from automl.trial_files import TrialFolder
 from reid_core.checkpoints import parse_checkpoint_name
+from studies.constraints import Constraint, best_meeting
 from studies.record import StudyRecord
 from studies.trial_record import TrialRecord
 
@@ -33,7 +34,10 @@ class ResolvedCheckpoint:
         return {"trial": self.trial, "value": self.value, "epoch": self.epoch, "checkpoint": str(self.checkpoint)}
 
 
-def best_trial(record: StudyRecord) -> TrialRecord:
+def best_trial(record: StudyRecord, constraints: tuple[Constraint, ...] = ()) -> TrialRecord:
+    """The best trial, among those meeting ``constraints`` when given (``studies.constraints``)."""
+    if constraints:
+        return best_meeting(record.trials(), constraints, record.metric, record.direction)
     trial = record.best_trial()
     if trial is None:
         raise AutomlError(f"study {record.name}: no completed trial yet, so no checkpoint to resolve")
@@ -51,13 +55,14 @@ def trial_checkpoint(record: StudyRecord, trial: TrialRecord) -> tuple[int, Path
     return epoch, record.locate(trial, relative, f"the checkpoint of its best epoch {epoch}")
 
 
-def resolve_checkpoint(source: str | Path | StudyRecord, action: str = "evaluate",
-                       latest: bool = False) -> ResolvedCheckpoint:
-    """The checkpoint an action should use, from a results dir or an opened record."""
+def resolve_checkpoint(source: str | Path | StudyRecord, action: str = "evaluate", latest: bool = False,
+                       constraints: tuple[Constraint, ...] = ()) -> ResolvedCheckpoint:
+    """The checkpoint an action should use, from a results dir or an opened record; with
+    ``constraints``, of the best trial that meets them."""
     if action not in ACTIONS:
         raise AutomlError(f"--action {action}: expected one of {', '.join(ACTIONS)}")
     record = source if isinstance(source, StudyRecord) else StudyRecord.of_results_dir(source)
-    trial = best_trial(record)
+    trial = best_trial(record, constraints)
     if latest or action == "train":  # resuming a trial wants where it stopped
         folder = record.path(trial.folder)
         link = TrialFolder(folder).latest if folder is not None else Path(str(trial.folder))

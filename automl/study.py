@@ -31,7 +31,10 @@ from automl.trial_files import TrialFolder, folder_of
 from automl.trial_process import start_ticks
 from schemas import spec as specs
 from search_spaces import SearchSpace, shown_params
+from studies.constraints import best_meeting, parse_constraints
+from studies.errors import RecordError
 from studies.live import refresh_dashboard
+from studies.pareto import accuracy_cost_front
 from studies.record import StudyRecord
 from studies.trial_record import HOST, TrialEnd, TrialRecord, TrialStart, budget_trials
 
@@ -216,13 +219,22 @@ class StudyRun:
         refresh_dashboard(self.record, live=not last)
 
     def apply_retention(self) -> None:
-        """Delete checkpoints of finished trials on this machine other than the best and the base-spec
-        baseline; a trial replaced by a re-run keeps them until the re-run finished."""
+        """Delete checkpoints of finished trials on this machine other than the best, the base-spec
+        baseline, the front of the metric against latency (the best under any latency bound) and the
+        best meeting the launch's constraints; a trial replaced by a re-run keeps them until the re-run
+        finished."""
         if self.options.keep_checkpoints:
             return
         trials = self.trials()
         best = self.record.best_trial(trials)
         keep = {best.number if best else None} | {t.number for t in trials if t.origin == "base spec"}
+        keep |= {t.number for t in accuracy_cost_front(trials, self.record.metric, self.record.direction)}
+        if self.options.constraints:
+            try:
+                keep.add(best_meeting(trials, parse_constraints(self.options.constraints), self.record.metric,
+                                      self.record.direction).number)
+            except RecordError:  # none meets them yet
+                pass
         waiting = {t.rerun_of for t in trials if t.rerun_of is not None and not t.finished}
         deleted = self.record.deleted()
         # a kept trial's epoch may be another trial's file (a PBT clone restored at its last epoch)

@@ -90,10 +90,22 @@ def status_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def kpis_at(lines: list[dict[str, Any]], epoch: int | None) -> dict[str, float]:
+    """Every KPI of a trial's model of ``epoch`` (that epoch's validation metrics and train loss) and
+    its deployment cost (``latency_ms``, ``params_m``, ``gflops``: the same for every epoch's model)."""
+    kpis: dict[str, float] = {}
+    for line in lines:
+        if isinstance(line.get("kpi"), dict) and ("deployment" in line or (epoch is not None
+                                                                           and line.get("epoch") == epoch)):
+            kpis.update({k: n for k, v in line["kpi"].items() if (n := status_number(v)) is not None})
+    return kpis
+
+
 def cmc_at(lines: list[dict[str, Any]], epoch: int) -> dict[int, float] | None:
     """The validation CMC curve (rank -> matching rate) of an epoch: the trainer's ``cmc`` list when it
     wrote one, else its ``cmc_rank_<k>`` KPIs (two ranks at least: one rank is no curve)."""
-    chosen = [line for line in lines if line.get("epoch") == epoch and isinstance(line.get("kpi"), dict)]
+    chosen = [line for line in lines if line.get("epoch") == epoch and isinstance(line.get("kpi"), dict)
+              and "deployment" not in line]  # the deployment cost's line carries the last epoch's number
     if not chosen:
         return None
     line = chosen[-1]

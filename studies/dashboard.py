@@ -32,6 +32,7 @@ import plotly.io as pio
 import plotly.offline
 
 from studies import figures, run_figures
+from studies.pareto import pareto_front
 from studies.record import StudyRecord
 from studies.trial_record import TrialRecord
 from studies.trials import frame_of, param_columns
@@ -173,7 +174,15 @@ def _panels(record: StudyRecord, frozen: list[optuna.trial.FrozenTrial], trials:
                         "no trial has reported an epoch yet"))
     panels.append(Panel("parallel", "Parallel coordinates", figures.parallel(frame, metric, log_params),
                         "needs two completed trials with parameters", wide=True))
-    values, why = figures.importances(record.study, completed)
+    if record.meta is not None and record.meta.multi_objective:
+        objectives = list(zip(record.meta.metrics, record.meta.directions))
+        front = pareto_front(trials, objectives, metric)
+        chosen = (summary or {}).get("best", {}).get("trial")
+        chosen = chosen if chosen is not None else (front[0].number if front else None)
+        panels.append(Panel("pareto", "Pareto front", run_figures.pareto(trials, objectives, metric, front, chosen),
+                            "no completed trial reported every objective yet", wide=True))
+    shown = frozenset(name for t in trials for name in t.shown)
+    values, why = figures.importances(record.study, completed, shown)
     panels.append(Panel("importances", "Parameter importances",
                         figures.importance_bars(values, completed) if values else None, why))
     if record.made_by_automl:  # a ReID study: its trials record CMC curves

@@ -215,15 +215,19 @@ def parallel(frame: pd.DataFrame, metric: str, log_params: set[str]) -> go.Figur
     return layout(fig, title, height=440, margin=dict(l=70, r=70, t=90, b=30))
 
 
-def importances(study: optuna.Study, completed: int) -> tuple[dict[str, float] | None, str]:
-    """PED-ANOVA importances by spec key (helper params summed into their key), or None and why."""
+def importances(study: optuna.Study, completed: int,
+                exclude: frozenset[str] = frozenset()) -> tuple[dict[str, float] | None, str]:
+    """PED-ANOVA importances by spec key (helper params summed into their key; ``exclude``: params
+    recorded only to be shown, copies of a helper's value), or None and why."""
     if completed < MIN_IMPORTANCE_TRIALS:
         return None, f"needs {MIN_IMPORTANCE_TRIALS} completed trials (has {completed})"
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    shared = set.intersection(*(set(t.params) for t in done)) - exclude if done else set()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             raw = optuna.importance.get_param_importances(
-                study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+                study, evaluator=optuna.importance.PedAnovaImportanceEvaluator(), params=sorted(shared) or None)
     except (ValueError, RuntimeError) as err:  # e.g. no parameter shared by the completed trials
         return None, str(err).splitlines()[0] if str(err) else type(err).__name__
     merged: dict[str, float] = {}

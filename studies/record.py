@@ -17,8 +17,9 @@ What is written when
   once its process runs: ``pid``/``start_ticks``; each validated epoch:
   ``epoch`` (the metric as an Optuna intermediate value; the checkpoints found so far);
   PBT's exploits: ``lineage``.
-- When it ends: ``finish`` (``TrialEnd``: best epoch, checkpoints, CMC curve, failure cause,
-  earlier attempts, timings) and then the state and value. **A finished trial is frozen**:
+- When it ends: ``finish`` (``TrialEnd``: best epoch, checkpoints, CMC curve, the best epoch's
+  model's KPIs, failure cause, earlier attempts, timings) and then the state and value(s) (a
+  multi-objective study's: ``objective_values``). **A finished trial is frozen**:
   Optuna refuses writes to it, so everything a trial holds is written before its state.
   After the fact only study-level, per-trial keys change: ``checkpoints_deleted.<number>``.
 
@@ -38,7 +39,7 @@ from __future__ import annotations
 import warnings
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import optuna
 from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
@@ -49,7 +50,8 @@ from studies.errors import RecordError
 from studies.results_dir import marker_of, read_summary, write_marker, write_summary
 from studies.selection import SelectionNoise, selection_noise
 from studies.trial_record import (FORMAT_KEY, HOST, META_KEY, RECORD_FORMAT, StudyMeta, TrialEnd, TrialRecord,
-                                   TrialStart, best_epoch, best_of, counted, device_hours, meta_of)
+                                   TrialStart, best_epoch, best_of, counted, device_hours, meta_of,
+                                   objective_values)
 
 TrialState = optuna.trial.TrialState
 # our workers record heartbeats themselves (``heartbeat``) around ask/tell instead of Study.optimize
@@ -78,7 +80,7 @@ class StudyRecord:
         creating the same name at once wins."""
         holder: list[StudyRecord] = []
         storage = InMemoryStorage() if url is None else storages.open_storage(
-            url, create=True, heartbeat_s=meta.heartbeat_s, grace_s=meta.grace_s, stale_callback=_StaleRerun(holder))
+            url, create=True, heartbeat_s=meta.heartbeat_s, grace_s=meta.grace_s, stale_callback=_stale_rerun(holder))
         try:
             study = optuna.create_study(storage=storage, study_name=name, directions=list(meta.directions),
                                         sampler=sampler, pruner=pruner)
@@ -104,7 +106,7 @@ class StudyRecord:
         if meta is not None and meta.heartbeat_s:
             holder: list[StudyRecord] = []
             storage = storages.open_storage(url, heartbeat_s=meta.heartbeat_s, grace_s=meta.grace_s,
-                                            stale_callback=_StaleRerun(holder))
+                                            stale_callback=_stale_rerun(holder))
             study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
             record = cls(study, storage, url, meta, results_dir)
             holder.append(record)
@@ -263,7 +265,7 @@ class StudyRecord:
     def epoch(self, number: int, epoch: int, value: float, checkpoints: dict[int, str] | None = None,
               trial: optuna.Trial | None = None) -> None:
         """A validated epoch's metric (through ``trial.report`` when the engine holds the trial)."""
-        if trial is not None:
+        if trial is not None and not (self.meta and self.meta.multi_objective):  # Optuna reports one only
             trial.report(value, epoch)
         else:
             self.storage.set_trial_intermediate_value(self._trial_id(number), epoch, value)
@@ -302,9 +304,14 @@ class StudyRecord:
         except UpdateFinishedTrialError:
             return False
         state = TrialState[end.state]
-        told = self.study.tell(number, end.value if state == TrialState.COMPLETE else None,
-                               state=state, skip_if_finished=True)
+        values = objective_values(self.meta, end) if state == TrialState.COMPLETE else None
+        if state == TrialState.COMPLETE and values is None:
+            missing = [m for m in self.meta.metrics[1:] if end.kpis.get(m) is None]
+            self._set(number, failure=f"its model reported no {', '.join(missing)}")
+            state = TrialState.FAIL
+        told = self.study.tell(number, values, state=state, skip_if_finished=True)
         return told.state == state
+
 
     def abandon(self, number: int, reason: str) -> bool:
         """Fail a running trial whose worker is known to be gone, as interrupted (its re-run takes its
@@ -388,12 +395,6 @@ class StudyRecord:
         return write_summary(self.results_dir, summary)
 
 
-class _StaleRerun:
+def _stale_rerun(holder: list[StudyRecord]) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
     """Optuna's stale-trial callback: re-run the trial its worker abandoned."""
-
-    def __init__(self, holder: list[StudyRecord]) -> None:
-        self.holder = holder
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if self.holder:
-            self.holder[0].rerun(TrialRecord.of(trial, lost_if_silent=True))
+    return lambda study, trial: holder[0].rerun(TrialRecord.of(trial, lost_if_silent=True)) if holder else None

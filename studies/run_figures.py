@@ -143,3 +143,35 @@ def baseline_vs_best(summary: dict[str, Any]) -> go.Figure | None:
     ])
     return layout(fig, "Test query/gallery: baseline against the best trial", barmode="group",
                    yaxis=dict(range=[0, 1], title="score"))
+
+
+def pareto(trials: list, objectives: list[tuple[str, str]], metric: str, front: list, chosen: int | None) -> go.Figure | None:
+    """The first two objectives of every completed trial, the Pareto front joined and the handed-off
+    trial marked; hover: the trial and its parameters."""
+    (x_name, x_dir), (y_name, y_dir) = objectives[1], objectives[0]
+    done = [t for t in trials if t.state == "COMPLETE" and t.kpi(x_name, metric) is not None
+            and t.kpi(y_name, metric) is not None]
+    if not done:
+        return None
+    on_front = {t.number for t in front}
+
+    def hover(t) -> str:
+        params = "<br>".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in (t.config or {}).items())
+        return f"trial {t.number}<br>{y_name}={t.kpi(y_name, metric):.4g}<br>{x_name}={t.kpi(x_name, metric):.4g}" \
+               f"<br>{params}"
+
+    def trace(group: list, name: str, **style: Any) -> go.Scatter:
+        return go.Scatter(x=[t.kpi(x_name, metric) for t in group], y=[t.kpi(y_name, metric) for t in group],
+                          name=name, text=[hover(t) for t in group], hovertemplate="%{text}<extra></extra>", **style)
+
+    ordered = sorted(front, key=lambda t: t.kpi(x_name, metric))
+    traces = [trace([t for t in done if t.number not in on_front], "dominated", mode="markers",
+                    marker=dict(color="#b0b0b0", size=8)),
+              trace(ordered, "Pareto front", mode="lines+markers", line=dict(shape="hv", color="#1f77b4"),
+                    marker=dict(size=10))]
+    picked = [t for t in done if t.number == chosen]
+    if picked:
+        traces.append(trace(picked, f"handed off: trial {chosen}", mode="markers",
+                            marker=dict(symbol="star", size=18, color="#d62728")))
+    return layout(go.Figure(traces), f"Pareto front: {y_name} ({y_dir}) against {x_name} ({x_dir})",
+                  xaxis_title=x_name, yaxis_title=y_name)

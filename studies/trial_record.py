@@ -48,6 +48,10 @@ class StudyMeta:
     def direction(self) -> str:
         return self.directions[0]
 
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.metrics) > 1
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -89,6 +93,7 @@ class TrialEnd:
     best_epoch: int | None = None
     checkpoints: dict[int, str] = field(default_factory=dict)  # epoch -> path relative to the results dir
     cmc: dict[int, float] | None = None  # the validation CMC curve at the best epoch: rank -> rate
+    kpis: dict[str, float] = field(default_factory=dict)  # every KPI of the best epoch's model, its cost too
     failure: str | None = None
     attempts: tuple[str, ...] = ()  # causes of earlier attempts retried in place
     interrupted: bool = False  # stopped because its controller stopped: re-run, not counted
@@ -146,6 +151,7 @@ class TrialRecord:
     checkpoints: dict[int, str] = field(default_factory=dict)
     best_epoch: int | None = None
     cmc: dict[int, float] | None = None
+    kpis: dict[str, float] = field(default_factory=dict)  # every KPI of the best epoch's model, its cost too
     failure: str | None = None
     attempts: tuple[str, ...] = ()
     interrupted: bool = False
@@ -158,6 +164,10 @@ class TrialRecord:
     device_seconds: float | None = None
     launch_to_first_step: float | None = None
     exit_code: int | None = None
+
+    def kpi(self, name: str, metric: str) -> float | None:
+        """A KPI of the trial's best-epoch model: its value for the study's ``metric``, else ``kpis``."""
+        return self.value if name == metric and self.value is not None else self.kpis.get(name)
 
     @property
     def finished(self) -> bool:
@@ -197,6 +207,15 @@ class TrialRecord:
 
 _ATTRS = tuple(f.name for f in fields(TrialRecord) if f.name not in (
     "number", "state", "value", "params", "epochs", "datetime_start", "datetime_complete"))
+
+
+def objective_values(meta: StudyMeta | None, end: TrialEnd) -> float | list[float] | None:
+    """What Optuna is told of a COMPLETE trial: the metric's value; in a multi-objective study each
+    metric's (the first at the best epoch, the others of that epoch's model); None when one is missing."""
+    if meta is None or not meta.multi_objective:
+        return end.value
+    values = [end.value, *(end.kpis.get(m) for m in meta.metrics[1:])]
+    return None if any(v is None for v in values) else [float(v) for v in values]
 
 
 def best_epoch(values: Mapping[int, float], direction: str) -> int | None:

@@ -58,7 +58,7 @@ class OptunaEngine(Engine):
         def report(epoch: int, value: float) -> bool:
             run.report(trial.number, epoch, value, trial)
             run.progress.epoch(trial.number, epoch, value)
-            return trial.should_prune()
+            return not options.more_objectives and trial.should_prune()  # no pruning on several objectives
 
         try:
             return run_with_retries(
