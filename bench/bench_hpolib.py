@@ -19,7 +19,8 @@ the seeds of the best value after 10, 25 and 50 evaluations; the median number o
 needs to reach plain random's median best@50 (">50" when it does not); Vargha-Delaney A of best@50
 against plain TPE (> 0.5: better) with a two-sided Mann-Whitney p; and the median ask + suggest time
 over trials 11-50 (the model's trials, with the other processes running). Then, alone, ask + suggest
-for ``tpe``, ``bayesian`` and ``grid`` on a study record already holding 50 and 1,000 finished trials.
+for ``tpe``, ``bayesian`` and ``grid`` on a study record already holding 50 and 1,000 finished trials,
+beside plain Optuna ``TPESampler`` on the same kind of record (``plain-tpe``: the storage's own cost).
 
     .venv/bin/python bench/bench_hpolib.py [--seeds 10] [--trials 50] [--workers 2] [--out runs.json]
                                            [--history 50 1000] [--only search|overhead] [--torch-threads 1]
@@ -191,16 +192,30 @@ def suggestion_overhead(folder: Path, history: int, schema: Path) -> None:
         source.tell(trial, score(space.suggest(trial)))
     print(f"ask + suggest, {schema.name} of {schema.parent.name}, {history} finished trials in the SQLite study "
           "record (median of 10, first apart):")
-    for name in ("tpe", "bayesian", "grid"):
-        parts = optuna_parts(name, space, 0, 1, history)
+    choices = {p.key: list(p.options) for p in space.params if hasattr(p, "options")}
+
+    def plain(trial: optuna.Trial) -> dict:  # plain Optuna: each parameter a categorical of its values
+        return {key: trial.suggest_categorical(key, values) for key, values in choices.items()}
+
+    for name in ("tpe", "bayesian", "grid", "plain-tpe"):
+        sampler = optuna.samplers.TPESampler(seed=0) if name == "plain-tpe" else \
+            optuna_parts(name, space, 0, 1, history).sampler
+        ask = plain if name == "plain-tpe" else space.suggest
+        if name == "plain-tpe" and len(choices) != len(space.params):
+            continue
         url = f"sqlite:///{folder / f'overhead-{name}-{history}.db'}"
-        study = optuna.create_study(storage=open_storage(url, create=True), sampler=parts.sampler, direction="minimize")
-        study.add_trials(source.trials)
+        study = optuna.create_study(storage=open_storage(url, create=True), sampler=sampler, direction="minimize")
+        if name == "plain-tpe":
+            for _ in range(history):
+                trial = study.ask()
+                study.tell(trial, score(plain(trial)))
+        else:
+            study.add_trials(source.trials)
         times = []
         for _ in range(11):
             start = time.perf_counter()
             trial = study.ask()
-            config = space.suggest(trial)
+            config = ask(trial)
             times.append(time.perf_counter() - start)
             study.tell(trial, score(config))
         print(f"  {name:<9} median {statistics.median(times[1:]) * 1000:7.1f} ms, max {max(times[1:]) * 1000:7.1f} ms"
