@@ -19,8 +19,9 @@ from typing import Any, Callable
 
 import optuna
 
-from automl.algorithms import check_algorithm, check_multi_objective, first_configs, grid_size, optuna_parts
-from automl.engines import ENGINES, engine_for
+from automl.algorithms import first_configs, grid_size, optuna_parts
+from automl.checks import check_budget, check_launch
+from automl.engines import engine_for
 from automl.errors import AutomlError
 from automl.estimate import estimate_trial_seconds
 from automl.gpu_pool import GpuPool, resolve_gpus
@@ -47,30 +48,6 @@ from studies.trial_record import HOST, StudyMeta, TrialRecord
 DRY_RUN_CONFIGS = 5
 COST_KPIS = ("latency_ms", "params_m", "gflops")  # deployment-cost objectives: the architecture is searched
 WAIT_POLL_S = 0.2
-
-
-def _checked(options: StudyOptions, skill: Skill, on: bool) -> None:
-    if options.engine not in ENGINES:
-        raise AutomlError(f"--engine {options.engine}: expected one of {', '.join(ENGINES)}")
-    if on:
-        check_algorithm(options.algorithm, options.engine)
-    for metric, direction in zip(options.metrics, options.directions):
-        if direction not in ("maximize", "minimize"):
-            raise AutomlError(f"--direction {direction}: expected maximize or minimize")
-        if skill.kpis and metric not in skill.kpis:
-            raise AutomlError(f"--metric {metric}: the trainer reports {', '.join(skill.kpis)}; "
-                              "a study on another name would score every trial 0")
-    if len(set(options.metrics)) < len(options.metrics):
-        raise AutomlError(f"--metric {','.join(options.metrics)}: names a metric twice")
-    if options.more_objectives:
-        check_multi_objective(options.algorithm, options.engine)
-    parse_constraints(options.constraints, skill.kpis or None)
-    if options.max_trials < 1:
-        raise AutomlError(f"--max-trials {options.max_trials}: must be at least 1")
-    if options.max_epochs is not None and options.max_epochs < 1:
-        raise AutomlError(f"--max-epochs {options.max_epochs}: must be at least 1")
-    if options.heartbeat < 1:
-        raise AutomlError(f"--heartbeat {options.heartbeat}: must be at least 1 second")
 
 
 def _probe_spec(options: StudyOptions, base_spec: dict) -> dict:
@@ -182,7 +159,7 @@ def launch(options: StudyOptions, policy: str | None = None, request: str | None
                       storage=options.storage or default_storage(options.results_dir))
     if not decision.on:
         options = replace(options, max_trials=1, algorithm="random", hyperparameters=None)
-    _checked(options, skill, decision.on)
+    check_launch(options, skill, decision.on)
     marker = read_marker(options.results_dir)
     if marker is not None:
         raise AutomlError(f"--results-dir {options.results_dir}: already holds study '{marker[1]}'; "
@@ -199,12 +176,15 @@ def launch(options: StudyOptions, policy: str | None = None, request: str | None
         _dry_run(options, skill, base_spec, space, pool, say)
         return None
     options = replace(options, gpus=pool.gpus)
+    if options.budget_hours or options.timeout:
+        options = check_budget(options, skill, base_spec, say)
     parts = _parts(options, space, base_spec, options.seed)
     meta = StudyMeta(metrics=options.metrics, directions=options.directions, max_trials=options.max_trials,
                      max_epochs=max_epochs(base_spec), policy="on" if decision.on else "off", engine=options.engine,
                      algorithm=options.algorithm, search_space=space.describe() if space is not None else "",
                      base_spec=base_spec, launch=options.study_wide(), heartbeat_s=options.heartbeat,
-                     grace_s=options.grace, validation_queries=data.validation_queries if data else None)
+                     grace_s=options.grace, validation_queries=data.validation_queries if data else None,
+                     started_at=time.time())
     with engine_for(options.engine).session(options, pool):  # a cluster it cannot join: nothing is created
         record = StudyRecord.create(options.storage, options.study, meta, options.results_dir,
                                     sampler=parts.sampler if parts else None, pruner=parts.pruner if parts else None)

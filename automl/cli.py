@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="seconds between a running trial's heartbeats in the record (stale after 6 missed)")
     launch.add_argument("--no-handoff", action="store_true", help="skip the final evaluate/export/inference")
     launch.add_argument("--dry-run", action="store_true")
+    launch.add_argument("--budget-hours", type=float, help="device-hours across every trial; no trial starts past it")
+    launch.add_argument("--timeout", type=float, help="wall-clock seconds for the whole study")
     launch.add_argument("--constraint", action="append", default=[], metavar="KPI<=N",
                         help="the handed-off trial must meet it, e.g. latency_ms<=5 (repeatable)")
     launch.add_argument("overrides", nargs="*", help="dot.key=value spec overrides kept in every trial")
@@ -146,6 +148,7 @@ def _options(args: argparse.Namespace) -> StudyOptions:
         retries=args.retries, seed=args.seed, keep_checkpoints=args.keep_checkpoints,
         hyperparameters=hyperparameters, trial_timeout=args.trial_timeout, ray_address=args.ray_address,
         handoff=not args.no_handoff, heartbeat=args.heartbeat, constraints=tuple(args.constraint),
+        budget_hours=args.budget_hours, timeout=args.timeout,
     )
 
 

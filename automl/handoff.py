@@ -13,12 +13,14 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from automl.budget import Budget
 from automl.errors import AutomlError
 from automl.options import StudyOptions
 from automl.resolver import ResolvedCheckpoint, resolve_checkpoint, trial_checkpoint
@@ -93,7 +95,8 @@ def _base_trial(trials: list[TrialRecord]) -> TrialRecord | None:
 
 def trial_rows(trials: list[TrialRecord]) -> list[dict[str, Any]]:
     return [{"number": t.number, "state": t.state, "value": t.value, "origin": t.origin, "devices": list(t.devices),
-             "host": t.host, "epochs_done": len(t.epochs), "failure": t.failure, "params": t.config or t.params}
+             "host": t.host, "epochs_done": len(t.epochs), "failure": t.failure, "stopped_early": t.stopped_early,
+             "params": t.config or t.params}
             for t in trials]
 
 
@@ -154,6 +157,9 @@ def handoff(options: StudyOptions, skill: Skill, record: StudyRecord, devices: t
         objectives = list(zip(record.meta.metrics, record.meta.directions))
         summary["objectives"] = [list(o) for o in objectives]
         summary["pareto_front"] = front_rows(trials, objectives, record.metric)
+    if options.budget_hours or options.timeout:
+        started = record.meta.started_at or time.time()
+        summary["budget"] = Budget(options.budget_hours, options.timeout, started).report(trials, record.spent())
     noise = record.selection_noise(trials)
     if noise is not None:
         summary["selection_noise"] = noise.as_dict()
@@ -202,6 +208,12 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
             front.add_row(str(row["trial"]), *[f"{row[n]:.4g}" for n in names],
                           "yes" if row["trial"] == best["trial"] else "")
         console.print(front)
+    if summary.get("budget"):
+        b = summary["budget"]
+        limits = ", ".join(x for x in (f"{b['budget_hours']:g} device-hours" if b["budget_hours"] else "",
+                                       f"{b['timeout_s']:g} s" if b["timeout_s"] else "") if x)
+        console.print(f"Budget {limits}: used {b['used_hours']:.3g} device-hours in {b['elapsed_s']:.0f} s"
+                      + (f"; {b['ended_by']}" if b["ended_by"] else ""))
     hours = summary["device_hours"]
     console.print(f"Device-hours used {hours['used']:.3f}, saved by pruning {hours['saved_by_pruning']:.3f}")
     for cause, numbers in summary["failures"].items():

@@ -26,6 +26,7 @@ from schemas.spec import write_yaml
 from studies.trial_record import TrialEnd, best_epoch
 
 POLL_S = 0.2
+STOP = "stop"  # what a report callback returns to stop a trial at this epoch as a result (a budget spent)
 
 
 @dataclass
@@ -42,6 +43,7 @@ class TrialOutcome:
     first_step: float | None = None  # the trainer's STARTED line
     ended: float = 0.0
     attempts: list[str] = field(default_factory=list)  # causes of earlier attempts retried in place
+    stopped_early: str | None = None  # stopped at an epoch boundary by the study's budget
 
 
 class _StatusTail:
@@ -160,7 +162,11 @@ def run_trial(
                 continue
             epoch = int(line["epoch"])
             outcome.kpis[epoch] = value
-            if may_prune and report(epoch, value):
+            verdict = report(epoch, value) if may_prune else False
+            if verdict == STOP:
+                stopped = outcome.stopped_early = f"stopped by the study's budget after epoch {epoch}"
+                child.stop(grace)
+            elif verdict:
                 stopped, pruned = f"pruned after epoch {epoch}", True
                 child.stop(grace)
 
@@ -190,6 +196,10 @@ def run_trial(
         outcome.value = outcome.kpis[outcome.best_epoch]
     if pruned:
         outcome.state = "PRUNED"
+        return outcome
+    if outcome.stopped_early:  # its epochs so far are a result: COMPLETE, checkpoints kept
+        outcome.state = "COMPLETE" if outcome.best_epoch is not None else "FAIL"
+        outcome.failure = None if outcome.best_epoch is not None else outcome.stopped_early
         return outcome
     outcome.failure, outcome.infrastructure = _failure(outcome.exit_code, folder, statuses, stopped, metric,
                                                        outcome.kpis)
@@ -258,6 +268,7 @@ def trial_end(outcome: TrialOutcome, folder: Path, results_dir: Path, lanes: int
         best_epoch=outcome.best_epoch, checkpoints=checkpoints_of(folder, results_dir), cmc=cmc,
         kpis=kpis_at(lines, outcome.best_epoch),
         failure=outcome.failure, attempts=tuple(outcome.attempts), interrupted=outcome.interrupted,
+        stopped_early=outcome.stopped_early,
         wall_seconds=seconds, device_seconds=seconds * max(lanes, 1),
         launch_to_first_step=(outcome.first_step - outcome.started) if outcome.first_step else None,
         exit_code=outcome.exit_code)

@@ -41,6 +41,9 @@ class StudyOptions:
     skill_files: dict[str, str] = field(default_factory=dict)  # the skill's files' digests, set at launch
     narrowed: dict[str, dict] = field(default_factory=dict)  # ranges the training set can fill (automl.data_fit)
     constraints: tuple[str, ...] = ()  # KPI bounds the handed-off trial must meet (studies.constraints)
+    budget_hours: float | None = None  # device-hours across every trial (automl.budget)
+    timeout: float | None = None  # wall-clock seconds since the launch
+    trial_estimate_s: float | None = None  # one trial's seconds from the launch's probe (for the budgets)
     more_objectives: tuple[tuple[str, str], ...] = ()  # (KPI, direction) after the metric: a multi-objective study
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from automl.budget import Budget
 from automl.errors import StudyStopped
 from automl.gpu_pool import GpuPool, Lease
 from automl.launcher import TrialOutcome, checkpoints_of, trial_end
@@ -152,10 +153,28 @@ class StudyRun:
         return self.record.is_finished()
 
     def has_room(self, trials: list[TrialRecord] | None = None) -> bool:
-        """Another trial may start: one is waiting (a re-run, a replay) or the budget is not taken."""
+        """Another trial may start: one is waiting (a re-run, a replay) or the budget is not taken, and
+        the device-hours and wall clock allow one more (automl.budget; else the budget is marked spent)."""
         trials = self.trials() if trials is None else trials
+        if self.budget.active:
+            spent = self.record.spent() or self.budget.spent(trials, ahead=True)
+            if spent:
+                if not self.record.spent():
+                    self.record.spend(spent)
+                    self.progress.message(f"budget spent: {spent}; no further trial starts")
+                return False
         budget = budget_trials(trials)
         return any(t.state == "WAITING" for t in budget) or len(budget) < self.options.max_trials
+
+    @property
+    def budget(self) -> Budget:
+        meta = self.record.meta
+        return Budget(self.options.budget_hours, self.options.timeout,
+                      (meta.started_at if meta and meta.started_at else time.time()), self.options.trial_estimate_s)
+
+    def over_budget(self) -> str | None:
+        """Why a running trial stops at this epoch boundary: a budget is spent (across every worker)."""
+        return self.budget.spent(self.trials()) if self.budget.active else None
 
     def surplus(self, number: int) -> bool:
         """A trial this worker just created lies past the budget (others took it meanwhile)."""

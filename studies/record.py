@@ -21,7 +21,8 @@ What is written when
   model's KPIs, failure cause, earlier attempts, timings) and then the state and value(s) (a
   multi-objective study's: ``objective_values``). **A finished trial is frozen**:
   Optuna refuses writes to it, so everything a trial holds is written before its state.
-  After the fact only study-level, per-trial keys change: ``checkpoints_deleted.<number>``.
+  After the fact only study-level keys change (``studies.study_marks``: checkpoints deleted,
+  stopped, budget spent).
 
 Paths (``folder``, ``checkpoints``, ``resume_from``) are relative to the results dir, with the
 ``host`` that wrote them: a results dir that is moved or mounted elsewhere still resolves, and a
@@ -49,6 +50,7 @@ from studies import storage as storages
 from studies.errors import RecordError
 from studies.results_dir import marker_of, read_summary, write_marker, write_summary
 from studies.selection import SelectionNoise, selection_noise
+from studies.study_marks import StudyMarks
 from studies.trial_record import (FORMAT_KEY, HOST, META_KEY, RECORD_FORMAT, StudyMeta, TrialEnd, TrialRecord,
                                    TrialStart, best_epoch, best_of, counted, device_hours, meta_of,
                                    objective_values)
@@ -56,11 +58,9 @@ from studies.trial_record import (FORMAT_KEY, HOST, META_KEY, RECORD_FORMAT, Stu
 TrialState = optuna.trial.TrialState
 # our workers record heartbeats themselves (``heartbeat``) around ask/tell instead of Study.optimize
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-DELETED_PREFIX = "checkpoints_deleted."
-STOPPED_KEY = "stopped"
 
 
-class StudyRecord:
+class StudyRecord(StudyMarks):
     """A study opened for reading and writing, with the results dir of this machine."""
 
     def __init__(self, study: optuna.Study, storage: BaseStorage, url: str | None, meta: StudyMeta | None,
@@ -182,7 +182,8 @@ class StudyRecord:
 
     def is_finished(self, trials: list[TrialRecord] | None = None) -> bool:
         """Every trial of the budget finished (or the study was stopped)."""
-        if self.stopped() is not None:
+        trials = self.trials() if trials is None else trials
+        if self.stopped() is not None or (self.spent() and not any(t.state == "RUNNING" for t in trials)):
             return True
         return self.meta is not None and len(self.counted(trials)) >= self.meta.max_trials
 
@@ -366,22 +367,6 @@ class StudyRecord:
         if abandoned:
             self.rerun(self.trial(trial.number))
         return abandoned
-
-    # --- study-level marks -------------------------------------------------------------------------------
-
-    def deleted(self) -> set[int]:
-        """Trials whose checkpoints retention deleted."""
-        return {int(k[len(DELETED_PREFIX):]) for k in self.study.user_attrs if k.startswith(DELETED_PREFIX)}
-
-    def mark_deleted(self, number: int) -> None:
-        self.study.set_user_attr(f"{DELETED_PREFIX}{number}", True)
-
-    def stopped(self) -> str | None:
-        """Why the study was stopped early (e.g. its first trials all failed), if it was."""
-        return self.study.user_attrs.get(STOPPED_KEY)
-
-    def stop(self, reason: str) -> None:
-        self.study.set_user_attr(STOPPED_KEY, reason)
 
     # --- the handoff's summary ---------------------------------------------------------------------------
 

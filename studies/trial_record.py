@@ -39,6 +39,7 @@ class StudyMeta:
     heartbeat_s: int | None = None  # per-trial heartbeats: interval and grace period
     grace_s: int | None = None
     validation_queries: int | None = None  # queries of the validation split that score every trial
+    started_at: float | None = None  # the launch (epoch seconds): the wall-clock budget counts from it
 
     @property
     def metric(self) -> str:
@@ -95,6 +96,7 @@ class TrialEnd:
     cmc: dict[int, float] | None = None  # the validation CMC curve at the best epoch: rank -> rate
     kpis: dict[str, float] = field(default_factory=dict)  # every KPI of the best epoch's model, its cost too
     failure: str | None = None
+    stopped_early: str | None = None  # why a COMPLETE trial trained fewer epochs (the study's budget)
     attempts: tuple[str, ...] = ()  # causes of earlier attempts retried in place
     interrupted: bool = False  # stopped because its controller stopped: re-run, not counted
     wall_seconds: float | None = None
@@ -153,6 +155,7 @@ class TrialRecord:
     cmc: dict[int, float] | None = None
     kpis: dict[str, float] = field(default_factory=dict)  # every KPI of the best epoch's model, its cost too
     failure: str | None = None
+    stopped_early: str | None = None
     attempts: tuple[str, ...] = ()
     interrupted: bool = False
     rerun_of: int | None = None

@@ -16,7 +16,7 @@ import optuna
 
 from automl.engines.base import Engine
 from automl.gpu_pool import Lease
-from automl.launcher import TrialOutcome, run_with_retries
+from automl.launcher import STOP, TrialOutcome, run_with_retries
 from automl.specs import spec_problems
 
 
@@ -58,6 +58,8 @@ class OptunaEngine(Engine):
         def report(epoch: int, value: float) -> bool:
             run.report(trial.number, epoch, value, trial)
             run.progress.epoch(trial.number, epoch, value)
+            if run.over_budget():
+                return STOP
             return not options.more_objectives and trial.should_prune()  # no pruning on several objectives
 
         try:
