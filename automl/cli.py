@@ -190,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(json.dumps(data, indent=2)) if args.json else _print_status(data)
         elif args.command == "best":
             if args.pareto:
-                front = inspect.pareto(args.results_dir)
+                front = inspect.pareto(args.results_dir, tuple(args.constraint))
                 print(json.dumps(front)) if args.json else _print_front(front)
             else:
                 data = inspect.best(args.results_dir, args.action, args.latest, tuple(args.constraint))

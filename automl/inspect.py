@@ -7,7 +7,7 @@ from typing import Any
 
 from automl.errors import AutomlError
 from automl.resolver import best_trial, resolve_checkpoint
-from studies.constraints import parse_constraints
+from studies.constraints import meeting, parse_constraints
 from studies.pareto import front_rows, study_objectives
 from studies.record import StudyRecord
 
@@ -57,16 +57,19 @@ def best(results_dir: str, action: str = "evaluate", latest: bool = False,
     return resolved
 
 
-def pareto(results_dir: str) -> dict[str, Any]:
-    """The Pareto front of the study's objectives (one metric: against ``latency_ms``)."""
+def pareto(results_dir: str, constraints: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The Pareto front of the study's objectives (one metric: against ``latency_ms``), among the trials
+    meeting ``constraints``."""
     record = StudyRecord.of_results_dir(results_dir)
+    parsed = parse_constraints(constraints, reported_kpis(record))
     metrics = record.meta.metrics if record.meta else (record.metric,)
     directions = record.meta.directions if record.meta else (record.direction,)
     objectives = study_objectives(metrics, directions)
-    rows = front_rows(record.trials(), objectives, record.metric)
+    rows = front_rows(meeting(record.trials(), parsed, record.metric), objectives, record.metric)
     if not rows:
+        wanted = f" and met {' and '.join(map(str, parsed))}" if parsed else ""
         raise AutomlError(f"study {record.name}: no completed trial reported {' and '.join(n for n, _ in objectives)}"
-                          "; no front yet")
+                          f"{wanted}; no front")
     summary = record.summary or {}
     return {"study": record.name, "objectives": [list(o) for o in objectives], "front": rows,
             "handed_off": (summary.get("best") or {}).get("trial")}

@@ -47,6 +47,31 @@ def make_fake_skill(skill: Path) -> Path:
     return skill
 
 
+def fake_study(root: Path, *launch: str, epoch_s: str = "0.02") -> tuple[Path, Path]:
+    """A fake skill and a study launched on it under ``root`` (for module-scoped fixtures)."""
+    skill, results = make_fake_skill(root / "skill"), root / "r"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FAKE_EPOCH_S", epoch_s)
+        assert main(["launch", "--skill-dir", str(skill), "--results-dir", str(results), *launch]) == 0
+    return skill, results
+
+
+def launch_with_worker(skill: Path, tmp_path: Path, *launch: str) -> tuple[StudyRecord, str]:
+    """``automl launch`` (results dir A) and an ``automl worker`` started with it (B) on one study ``s``;
+    the record as B reads it, and the worker's output."""
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    env = {**os.environ, "AUTOML_STORAGE": url}
+    started = subprocess.Popen([sys.executable, "-m", "automl", "launch", "--skill-dir", str(skill), "--results-dir",
+                                str(tmp_path / "A"), "--study", "s", "--hyperparameters", "train.optim.base_lr",
+                                "--gpus", "none", "--no-handoff", *launch], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    worker = subprocess.run([sys.executable, "-m", "automl", "worker", "--study", "s", "--results-dir",
+                             str(tmp_path / "B"), "--gpus", "none", "--wait", "60"], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert worker.returncode == 0 and started.wait(timeout=300) == 0, worker.stderr + started.stderr.read()
+    return StudyRecord.open(url, "s", tmp_path / "B"), worker.stdout
+
+
 @pytest.fixture
 def behaviours(tmp_path, monkeypatch):
     """Per-trial behaviours of the fake trainer: ``behaviours({"1": "crash"})``."""
@@ -407,6 +432,9 @@ def test_real_study_on_tiny_two_parallel_trials_then_handoff(tmp_path, tiny_data
     record = _record(results)
     trials = record.trials()
     assert [t.state for t in trials] == ["COMPLETE"] * 4
+    for trial in trials:  # the real trainer's KPIs of the best epoch's model, its deployment cost too
+        assert {"cmc_rank_1", "mAP", "latency_ms", "params_m", "gflops"} <= set(trial.kpis)
+        assert trial.kpis["cmc_rank_1"] == trial.value and trial.cmc and trial.cmc[1] == pytest.approx(trial.value, abs=1e-6)
     for a in trials:
         for b in trials:
             if a.number < b.number and _overlap(a, b):
@@ -462,25 +490,15 @@ def test_a_copied_results_dir_resolves_hands_off_and_resumes_from_any_directory(
 
 def test_a_worker_started_with_the_launch_shares_the_study(fake_skill, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_EPOCH_S", "0.3")
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    env = {**os.environ, "AUTOML_STORAGE": url}
-    launch = subprocess.Popen([sys.executable, "-m", "automl", "launch", "--skill-dir", str(fake_skill),
-                               "--results-dir", str(tmp_path / "A"), "--study", "s", "--max-trials", "6",
-                               "--max-epochs", "3", "--hyperparameters", "train.optim.base_lr", "--algorithm", "tpe",
-                               "--gpus", "none", "--no-handoff"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
-    worker = subprocess.run([sys.executable, "-m", "automl", "worker", "--study", "s", "--results-dir",
-                             str(tmp_path / "B"), "--gpus", "none", "--wait", "60"], env=env, capture_output=True,
-                            text=True, timeout=300)
-    assert worker.returncode == 0 and launch.wait(timeout=300) == 0, worker.stderr + launch.stderr.read()
-    record = StudyRecord.open(url, "s", tmp_path / "B")
+    record, worker_out = launch_with_worker(fake_skill, tmp_path, "--max-trials", "6", "--max-epochs", "3",
+                                            "--algorithm", "tpe")
     trials = record.trials()
     assert len(record.counted()) == 6 and len(trials) == 6 and all(t.state == "COMPLETE" for t in trials)
     roots = {t.root for t in trials}
     assert roots == {str((tmp_path / "A").resolve()), str((tmp_path / "B").resolve())}  # both worked
     for trial in trials:  # from B's results dir, trials A ran resolve to A's folder on this host
         assert record.path(trial.folder, trial) == Path(trial.root) / trial.folder
-    assert "joining study s" in worker.stdout and json.loads((tmp_path / "B" / "study.json").read_text())["study"] == "s"
+    assert "joining study s" in worker_out and json.loads((tmp_path / "B" / "study.json").read_text())["study"] == "s"
 
 
 def test_every_bad_worker_is_one_line_exit_2_and_creates_nothing(fake_skill, tmp_path, capsys):

@@ -6,9 +6,6 @@ summary states the budget; bad budgets are one line and exit 2 with nothing crea
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -16,7 +13,7 @@ import pytest
 from automl.cli import main
 from automl.resolver import resolve_checkpoint
 from studies.record import StudyRecord
-from test_automl import ROOT, fake_skill  # noqa: F401  (fixture)
+from test_automl import ROOT, fake_skill, launch_with_worker  # noqa: F401  (fixture)
 
 
 def _launch(skill, results, *extra):
@@ -52,18 +49,8 @@ def test_a_timeout_ends_the_study_with_its_handoff(fake_skill, tmp_path, monkeyp
 
 def test_a_worker_keeps_to_the_launchs_budget(fake_skill, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_EPOCH_S", "0.3")
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    env = {**os.environ, "AUTOML_STORAGE": url}
-    launch = subprocess.Popen([sys.executable, "-m", "automl", "launch", "--skill-dir", str(fake_skill),
-                               "--results-dir", str(tmp_path / "A"), "--study", "s", "--max-trials", "20",
-                               "--max-epochs", "6", "--hyperparameters", "train.optim.base_lr", "--algorithm", "random",
-                               "--gpus", "none", "--no-handoff", "--budget-hours", "0.0015"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    worker = subprocess.run([sys.executable, "-m", "automl", "worker", "--study", "s", "--results-dir",
-                             str(tmp_path / "B"), "--gpus", "none", "--wait", "60"], env=env, capture_output=True,
-                            text=True, timeout=300)
-    assert worker.returncode == 0 and launch.wait(timeout=300) == 0, worker.stderr + launch.stderr.read()
-    record = StudyRecord.open(url, "s", tmp_path / "B")
+    record, _ = launch_with_worker(fake_skill, tmp_path, "--max-trials", "20", "--max-epochs", "6",
+                                   "--algorithm", "random", "--budget-hours", "0.0015")
     trials = record.trials()
     assert record.spent() and len(trials) < 20
     assert sum(t.device_seconds or 0 for t in trials) / 3600 < 0.0015 * 2

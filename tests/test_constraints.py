@@ -13,27 +13,16 @@ from studies.constraints import Constraint, best_meeting
 from studies.errors import RecordError
 from studies.record import StudyRecord
 from studies.trial_record import TrialRecord
-from test_automl import fake_skill  # noqa: F401  (fixture)
+from test_automl import fake_skill, fake_study  # noqa: F401  (fixture)
 
 SEARCH = "train.optim.base_lr,model.backbone"
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    from test_automl import make_fake_skill
-
-    root = tmp_path_factory.mktemp("constraints")
-    skill = make_fake_skill(root / "skill")
-    results = root / "r"
-    import os
-    os.environ["FAKE_EPOCH_S"] = "0.02"
-    try:
-        assert main(["launch", "--skill-dir", str(skill), "--results-dir", str(results), "--max-epochs", "2",
-                     "--algorithm", "random", "--max-trials", "10", "--parallel", "2", "--seed", "3",
-                     "--hyperparameters", SEARCH, "--no-handoff"]) == 0
-    finally:
-        os.environ.pop("FAKE_EPOCH_S")
-    return skill, results
+    return fake_study(tmp_path_factory.mktemp("constraints"), "--max-epochs", "2", "--algorithm", "random",
+                      "--max-trials", "10", "--parallel", "2", "--seed", "3", "--hyperparameters", SEARCH,
+                      "--no-handoff")
 
 
 def _oracle(trials: list[TrialRecord], bound: float) -> TrialRecord:

@@ -14,25 +14,15 @@ from automl.cli import main
 from studies.pareto import dominates, pareto_front
 from studies.record import StudyRecord
 from studies.trial_record import TrialRecord
-from test_automl import fake_skill, make_fake_skill  # noqa: F401  (fixture)
+from test_automl import fake_skill, fake_study  # noqa: F401  (fixture)
 
 OBJECTIVES = ["--metric", "cmc_rank_1,latency_ms", "--direction", "maximize,minimize"]
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    import os
-
-    root = tmp_path_factory.mktemp("mo")
-    skill = make_fake_skill(root / "skill")
-    results = root / "r"
-    os.environ["FAKE_EPOCH_S"] = "0.02"
-    try:
-        assert main(["launch", "--skill-dir", str(skill), "--results-dir", str(results), "--max-epochs", "3",
-                     "--algorithm", "tpe", "--max-trials", "12", "--parallel", "2", "--seed", "1", *OBJECTIVES]) == 0
-    finally:
-        os.environ.pop("FAKE_EPOCH_S")
-    return skill, results
+    return fake_study(tmp_path_factory.mktemp("mo"), "--max-epochs", "3", "--algorithm", "tpe", "--max-trials", "12",
+                      "--parallel", "2", "--seed", "1", *OBJECTIVES)
 
 
 def test_the_front_is_optunas_own_and_in_the_summary_best_and_dashboard(study, capsys):
@@ -48,6 +38,10 @@ def test_the_front_is_optunas_own_and_in_the_summary_best_and_dashboard(study, c
     listed = json.loads(capsys.readouterr().out)
     assert {row["trial"] for row in listed["front"]} == oracle and listed["handed_off"] == summary["best"]["trial"]
     assert "Pareto front" in (results / "dashboard.html").read_text()
+    bound = sorted(row["latency_ms"] for row in listed["front"])[1]
+    assert main(["best", "--results-dir", str(results), "--pareto", "--json", "--constraint", f"latency_ms<={bound}"]) == 0
+    fast = json.loads(capsys.readouterr().out)["front"]
+    assert fast and all(row["latency_ms"] <= bound for row in fast) and len(fast) < len(listed["front"])
 
 
 def test_a_cost_objective_searches_the_architecture_and_trials_differ_in_cost(study):
