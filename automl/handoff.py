@@ -44,9 +44,11 @@ def executable(command: list[str]) -> list[str]:
     return command
 
 
-def _action_spec(base_spec: dict, action: str, checkpoint: Path, out: Path) -> dict:
+def _action_spec(base_spec: dict, action: str, checkpoint: Path, out: Path, re_ranking: dict | None = None) -> dict:
     spec = specs.merge(base_spec)
     spec["results_dir"] = str(out)
+    if re_ranking is not None:
+        spec["re_ranking"] = {**(spec.get("re_ranking") or {}), **re_ranking}
     dataset = spec.get("dataset", {})
     section = {"checkpoint": str(checkpoint)}
     if action in ("evaluate", "inference"):  # the test query/gallery, never the validation split
@@ -57,11 +59,15 @@ def _action_spec(base_spec: dict, action: str, checkpoint: Path, out: Path) -> d
     return spec
 
 
-def run_action(skill: Skill, base_spec: dict, action: str, checkpoint: Path, out: Path, devices: tuple[str, ...]) -> dict:
-    """Run one action of the skill on a checkpoint; returns its last status line (KPIs included)."""
+def run_action(skill: Skill, base_spec: dict, action: str, checkpoint: Path, out: Path, devices: tuple[str, ...],
+               re_ranking: dict | None = None) -> dict:
+    """Run one action of the skill on a checkpoint; returns its last status line (KPIs included).
+
+    ``re_ranking`` (the spec's ``re_ranking`` keys) is merged into the action's spec when given.
+    """
     out.mkdir(parents=True, exist_ok=True)
     spec_path = out / f"spec_{action}.yaml"
-    specs.write_yaml(_action_spec(base_spec, action, checkpoint, out), spec_path)
+    specs.write_yaml(_action_spec(base_spec, action, checkpoint, out, re_ranking), spec_path)
     command = ((skill.info.get("actions") or {}).get(action) or {}).get("command")
     if not command:
         raise AutomlError(f"{skill.root}: the skill has no '{action}' action")
@@ -85,6 +91,28 @@ def starting_checkpoint(base_spec: dict) -> Path | None:
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     return None
+
+
+def tuned_re_ranking(skill: Skill, base_spec: dict, checkpoint: Path, out: Path,
+                     devices: tuple[str, ...]) -> dict[str, Any]:
+    """Choose k-reciprocal re-ranking for the checkpoint on its validation features (the skill's
+    ``tune_reranking``; the test set is never read); the summary's ``re_ranking`` entry.
+
+    Holds ``chosen`` (the spec's ``re_ranking`` keys), ``metric``, ``validation_with`` and
+    ``validation_without`` (KPIs), ``candidates`` and ``seconds``; or ``skipped`` and why.
+    """
+    if "tune_reranking" not in (skill.info.get("actions") or {}):
+        return {"skipped": "the skill has no tune_reranking action"}
+    if not specs.get(base_spec, "dataset.val_split"):
+        return {"skipped": "dataset.val_split is 0: no validation split to choose on, and the test set is not "
+                           "used for choices"}
+    try:
+        done = run_action(skill, base_spec, "tune_reranking", checkpoint, out, devices)
+    except AutomlError as err:
+        return {"skipped": str(err)}
+    return {"chosen": done.get("re_ranking") or {"re_ranking": False}, "metric": done.get("metric"),
+            "validation_with": done.get("kpi", {}), "validation_without": done.get("kpi_without_re_ranking", {}),
+            "candidates": done.get("candidates"), "seconds": done.get("seconds")}
 
 
 def _base_trial(trials: list[TrialRecord]) -> TrialRecord | None:
@@ -122,8 +150,19 @@ def handoff(options: StudyOptions, skill: Skill, record: StudyRecord, devices: t
     }
     if constraints:
         summary["constraints"] = [str(c) for c in constraints]
-    evaluation = run_action(skill, base_spec, "evaluate", best.checkpoint, out / "best", devices)
+    re_ranking = tuned_re_ranking(skill, base_spec, best.checkpoint, out / "best", devices)
+    chosen = re_ranking.get("chosen") or {}
+    plain = {"re_ranking": False} if "chosen" in re_ranking else None  # like for like with the tuned one
+    if chosen.get("re_ranking"):  # the handoff's evaluate spec carries the chosen values
+        tuned = run_action(skill, base_spec, "evaluate", best.checkpoint, out / "best", devices, chosen)
+        re_ranking["test_with"] = tuned.get("kpi", {})
+        re_ranking["evaluate_spec"] = str(out / "best" / "spec_evaluate.yaml")
+        evaluation = run_action(skill, base_spec, "evaluate", best.checkpoint, out / "best_without_re_ranking",
+                                devices, plain)
+    else:
+        evaluation = run_action(skill, base_spec, "evaluate", best.checkpoint, out / "best", devices, plain)
     summary["test_evaluation"] = evaluation.get("kpi", {})
+    summary["re_ranking"] = re_ranking
     baseline_checkpoint, baseline_name = starting_checkpoint(base_spec), "starting checkpoint"
     base_trial = _base_trial(trials)
     if baseline_checkpoint is None and base_trial is not None and base_trial.number != best.trial:
@@ -135,7 +174,7 @@ def handoff(options: StudyOptions, skill: Skill, record: StudyRecord, devices: t
     if base_trial is not None:
         summary["base_spec_trial"] = {"trial": base_trial.number, "value": base_trial.value}
     if baseline_checkpoint is not None:
-        baseline = run_action(skill, base_spec, "evaluate", baseline_checkpoint, out / "baseline", devices)
+        baseline = run_action(skill, base_spec, "evaluate", baseline_checkpoint, out / "baseline", devices, plain)
         summary["baseline"] = {"source": baseline_name, "checkpoint": str(baseline_checkpoint),
                                "test_evaluation": baseline.get("kpi", {})}
     elif base_trial is not None and base_trial.number == best.trial:
@@ -174,6 +213,26 @@ def _percent(value: Any) -> str:
     return f"{value * 100:.2f}%" if isinstance(value, (int, float)) else "-"
 
 
+def re_ranking_lines(entry: dict[str, Any], without: dict[str, Any]) -> list[str]:
+    """What the tuned re-ranking chose on validation and what it gives on the test set."""
+    if not entry:
+        return []
+    if "skipped" in entry:
+        return [f"Re-ranking not tuned: {entry['skipped']}"]
+    chosen, metric = entry["chosen"], entry.get("metric") or "mAP"
+    head = (f"Re-ranking tuned on the validation split ({entry.get('candidates')} candidates by {metric}, "
+            f"{entry.get('seconds') or 0:.2f} s): ")
+    if not chosen.get("re_ranking"):
+        return [head + f"no candidate beats none ({metric} {_percent(entry['validation_without'].get(metric))}); "
+                       "left off"]
+    with_it = entry.get("test_with") or {}
+    changes = ", ".join(f"{name} {_percent(without.get(name))} -> {_percent(with_it.get(name))}"
+                        for name in ("mAP", "cmc_rank_1") if name in with_it)
+    return [head + f"k1={chosen['k1']}, k2={chosen['k2']}, lambda_value={chosen['lambda_value']}",
+            f"  test without -> with: {changes}",
+            f"  evaluate spec with these values: {entry.get('evaluate_spec')}"]
+
+
 def print_summary(summary: dict[str, Any], console: Console) -> None:
     metric = summary["metric"]
     trials = Table(title=f"Study {summary['study']}: trials ({metric} on the {summary['selection']})")
@@ -199,6 +258,8 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
         table.add_row(f"baseline: {summary['baseline']['source']}", *[_percent(baseline.get(n)) for n in names])
     table.add_row(f"best: trial {best['trial']}", *[_percent(summary["test_evaluation"].get(n)) for n in names])
     console.print(table)
+    for line in re_ranking_lines(summary.get("re_ranking") or {}, summary["test_evaluation"]):
+        console.print(line)
     if summary.get("pareto_front"):
         names = [name for name, _ in summary["objectives"]]
         front = Table(title="Pareto front (" + ", ".join(f"{n} {d}" for n, d in summary["objectives"]) + ")")

@@ -154,7 +154,19 @@ def _baseline_table(summary: dict[str, Any]) -> str:
     checkpoint = (summary.get("best") or {}).get("checkpoint")
     where = f"<p class=muted>best checkpoint: {html.escape(str(checkpoint))}</p>" if checkpoint else ""
     return (f"<table class=small><thead><tr><th>KPI</th><th>baseline</th><th>best</th><th>change</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>{where}")
+            f"<tbody>{''.join(rows)}</tbody></table>{where}{_re_ranking_note(summary)}")
+
+
+def _re_ranking_note(summary: dict[str, Any]) -> str:
+    """The tuned re-ranking: its values (chosen on validation) and the test KPIs without and with it."""
+    entry = summary.get("re_ranking") or {}
+    chosen, with_it, without = entry.get("chosen") or {}, entry.get("test_with") or {}, summary.get("test_evaluation") or {}
+    if not chosen.get("re_ranking"):
+        return ""
+    changes = ", ".join(f"{html.escape(name)} {_number(float(without[name]))} &rarr; {_number(float(with_it[name]))}"
+                        for name in ("mAP", "cmc_rank_1") if name in with_it and name in without)
+    return (f"<p id=re_ranking>best with tuned re-ranking (k1={chosen['k1']}, k2={chosen['k2']}, "
+            f"lambda_value={chosen['lambda_value']}, chosen on validation): {changes}</p>")
 
 
 # --- the page ---------------------------------------------------------------------------------------

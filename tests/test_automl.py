@@ -21,6 +21,7 @@ from automl.errors import AutomlError
 from automl.policy import decide
 from automl.resolver import resolve_checkpoint
 from automl.skill import load_skill
+from reid_core.status import read_status
 from studies.errors import RecordError
 from studies.record import StudyRecord
 from studies.trial_record import StudyMeta, TrialRecord
@@ -455,6 +456,16 @@ def test_real_study_on_tiny_two_parallel_trials_then_handoff(tmp_path, tiny_data
     handoff = results / "handoff" / "best"
     assert (handoff / "evaluate" / "cmc_curve.png").exists() and (handoff / "evaluate" / "sampled_matches.png").exists()
     assert (handoff / "export" / "reid.onnx").exists()
+    tuned = summary["re_ranking"]  # chosen on the validation features, reported on test with and without
+    assert tuned["metric"] == "mAP" and tuned["candidates"] > 1 and "chosen" in tuned
+    assert tuned["validation_with"]["mAP"] >= tuned["validation_without"]["mAP"]
+    evaluated = read_status(handoff / "evaluate" / "status.json")[-1]["kpi"]
+    if tuned["chosen"]["re_ranking"]:  # the handoff's evaluate spec carries the values and gave these KPIs
+        assert evaluated == tuned["test_with"] and tuned["evaluate_spec"] == str(handoff / "spec_evaluate.yaml")
+        plain = read_status(results / "handoff" / "best_without_re_ranking" / "evaluate" / "status.json")[-1]["kpi"]
+        assert plain == summary["test_evaluation"]
+    else:
+        assert evaluated == summary["test_evaluation"]
     entries = json.loads((handoff / "inference" / "inference.json").read_text())
     assert len(entries) == tiny_dataset.num_query_images + tiny_dataset.num_gallery_images
 
