@@ -35,6 +35,7 @@ from automl.data_fit import fit_to_data, hold_unsearchable
 from automl.specs import build_base_spec, is_our_trainer, max_epochs, spec_problems
 from automl.study import StudyRun, worker_id
 from automl.trial_process import same_process_alive, stop_group
+from automl import warm_start as warm_starts
 from reid_core.errors import ReidError
 from reid_core.training_set import TrainingSet, describe_training_set
 from search_spaces import SearchSpace, SearchSpaceError, compile_schema
@@ -147,9 +148,10 @@ def _handoff(options: StudyOptions, skill: Skill, record: StudyRecord) -> dict[s
 
 
 def launch(options: StudyOptions, policy: str | None = None, request: str | None = None, dry_run: bool = False,
-           say: Callable[[str], None] = print) -> dict[str, Any] | None:
+           say: Callable[[str], None] = print, warm_start: str | None = None) -> dict[str, Any] | None:
     """Launch a study (or, with the policy off, one plain training), be its first worker, and hand off
-    its best checkpoint once the study is finished."""
+    its best checkpoint once the study is finished; ``warm_start``: an earlier study to seed it
+    (``automl.warm_start``)."""
     skill = load_skill(options.skill_dir)
     decision = decide(skill, policy, request)
     say(f"automl_policy {'on' if decision.on else 'off'}: {decision.reason}")
@@ -178,6 +180,15 @@ def launch(options: StudyOptions, policy: str | None = None, request: str | None
     options = replace(options, gpus=pool.gpus)
     if options.budget_hours or options.timeout:
         options = check_budget(options, skill, base_spec, say)
+    warm, base_config = None, None
+    if space is not None:
+        base_config = StudyRun(options, skill, base_spec, space, None, pool, None).base_config()
+    if warm_start:
+        if space is None:
+            raise AutomlError("--warm-start: there is nothing to search (automl_policy is off)")
+        warm = warm_starts.plan(warm_start, space, options.metrics, options.directions,
+                                max(0, options.max_trials - (base_config is not None)), base_config,
+                                max_epochs(base_spec))
     parts = _parts(options, space, base_spec, options.seed)
     meta = StudyMeta(metrics=options.metrics, directions=options.directions, max_trials=options.max_trials,
                      max_epochs=max_epochs(base_spec), policy="on" if decision.on else "off", engine=options.engine,
@@ -188,10 +199,11 @@ def launch(options: StudyOptions, policy: str | None = None, request: str | None
     with engine_for(options.engine).session(options, pool):  # a cluster it cannot join: nothing is created
         record = StudyRecord.create(options.storage, options.study, meta, options.results_dir,
                                     sampler=parts.sampler if parts else None, pruner=parts.pruner if parts else None)
+        if warm is not None:
+            warm_starts.seed_record(warm, record, space, say)
         if space is not None:
-            config = StudyRun(options, skill, base_spec, space, record, pool, None).base_config()
-            if config is not None:
-                record.enqueue(space.trial_params(config), "base spec", config)
+            if base_config is not None:
+                record.enqueue(space.trial_params(base_config), "base spec", base_config)
                 say("trial 0 runs the base spec's own values (the baseline the search has to beat)")
             else:
                 say("the base spec's values lie outside the search space; it is not run as a trial")

@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--timeout", type=float, help="wall-clock seconds for the whole study")
     launch.add_argument("--constraint", action="append", default=[], metavar="KPI<=N",
                         help="the handed-off trial must meet it, e.g. latency_ms<=5 (repeatable)")
+    launch.add_argument("--warm-start", metavar="SOURCE",
+                        help="an earlier study (its results dir, or URL#study): its best configs run first and "
+                             "its trials inform the sampler")
     launch.add_argument("overrides", nargs="*", help="dot.key=value spec overrides kept in every trial")
     for name in ("resume", "status", "best", "handoff"):
         sub = commands.add_parser(name)
@@ -177,7 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
         if args.command == "launch":
-            api.launch(_options(args), policy=args.policy, request=args.request, dry_run=args.dry_run)
+            api.launch(_options(args), policy=args.policy, request=args.request, dry_run=args.dry_run,
+                       warm_start=args.warm_start)
         elif args.command == "resume":
             api.resume(args.results_dir)
         elif args.command == "worker":

@@ -10,6 +10,9 @@ What is written when
 --------------------
 - At creation, once: the study attributes ``record_format`` (``RECORD_FORMAT``) and ``meta``
   (``StudyMeta``: objectives, budget, base spec, search space, the launch options); never changed.
+- A warm start's observations (``add_prior``, before the first trial): COMPLETE trials with a
+  ``prior`` attribute (the earlier study and trial) for the sampler; ``trials`` and ``frozen`` leave
+  them out, so they are never counted, tabled or handed off.
 - When a trial is created: ``enqueue`` (a replayed config, a re-run) writes ``origin``, ``config``
   and ``rerun_of``/``resume_from``; a trial a sampler created gets them at ``start``.
 - When a trial starts on a worker: ``start`` (``TrialStart``: folder, host, worker, engine,
@@ -51,7 +54,7 @@ from studies.errors import RecordError
 from studies.results_dir import marker_of, read_summary, write_marker, write_summary
 from studies.selection import SelectionNoise, selection_noise
 from studies.study_marks import StudyMarks
-from studies.trial_record import (FORMAT_KEY, HOST, META_KEY, RECORD_FORMAT, StudyMeta, TrialEnd, TrialRecord,
+from studies.trial_record import (FORMAT_KEY, HOST, META_KEY, PRIOR_KEY, RECORD_FORMAT, StudyMeta, TrialEnd, TrialRecord,
                                    TrialStart, best_epoch, best_of, counted, device_hours, meta_of,
                                    objective_values)
 
@@ -152,8 +155,10 @@ class StudyRecord(StudyMarks):
 
     # --- reading trials ---------------------------------------------------------------------------------
 
-    def frozen(self, states: Iterable[TrialState] | None = None) -> list[optuna.trial.FrozenTrial]:
-        return self.study.get_trials(deepcopy=False, states=tuple(states) if states is not None else None)
+    def frozen(self, states: Iterable[TrialState] | None = None, priors: bool = False) -> list[optuna.trial.FrozenTrial]:
+        """The study's trials as Optuna holds them; a warm start's observations only with ``priors``."""
+        trials = self.study.get_trials(deepcopy=False, states=tuple(states) if states is not None else None)
+        return trials if priors else [t for t in trials if PRIOR_KEY not in t.user_attrs]
 
     def trials(self, frozen: list[optuna.trial.FrozenTrial] | None = None) -> list[TrialRecord]:
         automl = self.made_by_automl
@@ -293,6 +298,13 @@ class StudyRecord(StudyMarks):
         frozen.datetime_start = trial.datetime_start or frozen.datetime_start
         frozen.datetime_complete = trial.datetime_complete or frozen.datetime_complete
         self.study.add_trial(frozen)
+
+    def add_prior(self, params: dict[str, Any], distributions: dict[str, optuna.distributions.BaseDistribution],
+                  values: tuple[float, ...], prior: dict[str, Any], origin: str) -> None:
+        """An earlier study's trial as an observation for the sampler (``automl.warm_start``), not a trial."""
+        self.study.add_trial(optuna.trial.create_trial(state=TrialState.COMPLETE, values=list(values), params=params,
+                                                       distributions=distributions,
+                                                       user_attrs={PRIOR_KEY: prior, "origin": origin}))
 
     def lineage(self, number: int, lineage: list[dict], config: dict[str, Any]) -> None:
         self._set(number, lineage=lineage, config=config)

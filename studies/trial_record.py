@@ -20,6 +20,7 @@ HOST = socket.gethostname()
 RECORD_FORMAT = 2
 FORMAT_KEY = "record_format"
 META_KEY = "meta"
+PRIOR_KEY = "prior"  # an earlier study's trial given to the sampler (a warm start), not one of this study's
 
 
 @dataclass(frozen=True)
