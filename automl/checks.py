@@ -35,9 +35,6 @@ def check_launch(options: StudyOptions, skill: Skill, on: bool) -> None:
     for flag, value in (("--budget-hours", options.budget_hours), ("--timeout", options.timeout)):
         if value is not None and not value > 0:
             raise AutomlError(f"{flag} {value:g}: must be more than 0")
-        if value is not None and options.engine != "optuna":
-            raise AutomlError(f"{flag}: budgets run on the optuna engine (its workers share them through the "
-                              "record); not with --engine ray")
     parse_constraints(options.constraints, skill.kpis or None)
     if options.max_trials < 1:
         raise AutomlError(f"--max-trials {options.max_trials}: must be at least 1")

@@ -156,15 +156,26 @@ class StudyRun:
         """Another trial may start: one is waiting (a re-run, a replay) or the budget is not taken, and
         the device-hours and wall clock allow one more (automl.budget; else the budget is marked spent)."""
         trials = self.trials() if trials is None else trials
-        if self.budget.active:
-            spent = self.record.spent() or self.budget.spent(trials, ahead=True)
-            if spent:
-                if not self.record.spent():
-                    self.record.spend(spent)
-                    self.progress.message(f"budget spent: {spent}; no further trial starts")
-                return False
+        if not self.budget_allows_start(trials):
+            return False
         budget = budget_trials(trials)
         return any(t.state == "WAITING" for t in budget) or len(budget) < self.options.max_trials
+
+    def budget_allows_start(self, trials: list[TrialRecord] | None = None) -> bool:
+        """The device-hours and wall clock allow one more trial (``automl.budget``); the first worker
+        to find them spent marks the study's budget spent."""
+        if not self.budget.active:
+            return True
+        spent = self.record.spent() or self.budget.spent(self.trials() if trials is None else trials, ahead=True)
+        if spent:
+            self.spend(spent, "no further trial starts")
+        return not spent
+
+    def spend(self, reason: str, then: str) -> None:
+        if not self.record.spent():
+            self.record.spend(reason)
+            if self.progress is not None:
+                self.progress.message(f"budget spent: {reason}; {then}")
 
     @property
     def budget(self) -> Budget:

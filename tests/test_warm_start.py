@@ -62,16 +62,20 @@ def test_a_warm_start_runs_the_best_configs_first_and_feeds_the_sampler(earlier,
     assert "3 of its best configs run first" in out
 
 
-def test_a_warm_start_from_a_storage_url_and_study(earlier, tmp_path, monkeypatch):
+@pytest.mark.parametrize("engine", ["optuna", "ray"])
+def test_a_warm_start_from_a_storage_url_and_study_on_either_engine(engine, earlier, tmp_path, monkeypatch):
     skill, old = earlier
     monkeypatch.setenv("FAKE_EPOCH_S", "0.02")
     marker = json.loads((old / "study.json").read_text())
     source = f"sqlite:///{old / 'study.db'}#{marker['study']}"
-    assert _launch(skill, tmp_path / "warm", "--algorithm", "random", "--max-trials", "2",
+    assert _launch(skill, tmp_path / "warm", "--algorithm", "tpe", "--max-trials", "3", "--engine", engine,
                    "--warm-start", source) == 0
-    trials = StudyRecord.of_results_dir(tmp_path / "warm").trials()
-    best = _best_first(StudyRecord.of_results_dir(old))[0]
-    assert trials[0].origin == f"warm start: trial {best.number} of {source}" and trials[0].config == best.config
+    record = StudyRecord.of_results_dir(tmp_path / "warm")
+    trials, earlier_trials = record.trials(), _best_first(StudyRecord.of_results_dir(old))
+    assert [t.origin for t in trials[:2]] == [f"warm start: trial {t.number} of {source}" for t in earlier_trials[:2]]
+    assert [t.config for t in trials[:2]] == [t.config for t in earlier_trials[:2]]
+    assert all(t.engine == engine for t in trials) and trials[2].origin == "base spec"
+    assert len(record.frozen(priors=True)) == len(trials) + len(earlier_trials)
 
 
 def test_an_earlier_trial_asked_with_other_distributions_is_not_an_observation(earlier):

@@ -27,13 +27,13 @@ from typing import Any, Iterator
 
 import ray
 from ray import tune
-from ray.tune.search.basic_variant import BasicVariantGenerator
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from automl.algorithms import grid_size
 from automl.engines.base import Engine
 from automl.engines.ray_cluster import ray_session
-from automl.engines.ray_search import ACTIVE, EngineStop, RecordedASHA, RecordedFIFO, Recorder, recorded_pbt
+from automl.engines.ray_search import (ACTIVE, BudgetedVariants, EngineStop, RecordedASHA, RecordedFIFO, Recorder,
+                                      recorded_pbt)
 from automl.engines.ray_trial import (NUMBER_KEY, RESUME_KEY, TrialActor, TrialContext, TrialFailed, TrialServer,
                                       server_name)
 from automl.errors import AutomlError, StudyStopped
@@ -61,6 +61,7 @@ class _Live:
     checkpoints: dict[int, str] = field(default_factory=dict)
     lineage: list[dict] = field(default_factory=list)
     placement: dict = field(default_factory=dict)
+    budget_stopped: str | None = None  # why it stopped at an epoch boundary: the study's budget was spent
 
 
 def _error_text(ray_trial: Any) -> str:
@@ -194,7 +195,20 @@ class RayEngine(Engine):
         if last.get("finished") or int(last.get("epoch", 0)) >= self.max_epochs:  # restored after its last epoch
             return replace(saw, state="COMPLETE") if saw.value is not None else \
                 replace(saw, failure=f"no {run.options.metric} reported")
+        if live.budget_stopped and saw.value is not None:  # a result at its epochs so far, checkpoints kept
+            return replace(saw, state="COMPLETE", stopped_early=live.budget_stopped)
         return replace(saw, state="PRUNED", value=None)  # a scheduler stopped it before its last epoch
+
+    def over_budget(self, trial_id: str, result: dict) -> bool:
+        """Stop this trial after this result (an epoch boundary): the study's budget is spent."""
+        run, live = self.study_run, self.live.get(trial_id)
+        if live is None or not run.budget.active:
+            return False
+        spent = run.record.spent() or run.over_budget()
+        if spent:
+            run.spend(spent, "running trials stop at their next epoch")
+            live.budget_stopped = f"stopped by the study's budget after epoch {int(result.get('epoch', 0)) - 1}"
+        return bool(spent)
 
     def finished(self, ray_trial: Any, error: bool) -> None:
         run, live = self.study_run, self.live.pop(ray_trial.trial_id, None)
@@ -261,7 +275,7 @@ class RayEngine(Engine):
         servers = self._start_servers()
         try:
             # placeholders, added as slots free: each gets its config when added (``configure``)
-            search = BasicVariantGenerator(max_concurrent=options.parallel)
+            search = BudgetedVariants(self.key, max_concurrent=options.parallel)
             context = TrialContext(self.command, str(run.results_dir), run.base_spec, run.space, options.metric,
                                    options.direction, options.trial_timeout, options.retries, run.pool.threads,
                                    self.max_epochs, run.pool.per_trial if run.pool.gpus else 1)

@@ -6,7 +6,9 @@ scheduler, stopper and callbacks, so they hold a key, not the engine):
   its config from the study record's own Optuna sampler (the same one the Optuna engine would use:
   a queued replay or re-run first, then TPE, the GP, random or the grid), so samplers see every
   trial of the study; trials are added only as slots free, so proposals see the results so far;
-- ``Recorder``: Tune's events into the record; ``EngineStop``: ends the run when the study stops;
+- ``Recorder``: Tune's events into the record; ``EngineStop``: ends the run when the study stops,
+  and a trial at its next epoch boundary once the budget is spent; ``BudgetedVariants``: no trial
+  is added once one more would exceed the budget;
 - ``recorded_pbt``: PopulationBasedTraining over the independent float parameters, clipped to their
   bounds.
 """
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from ray import tune
+from ray.tune.search.basic_variant import BasicVariantGenerator
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
 from ray.tune.stopper import Stopper
 
@@ -86,16 +89,32 @@ class RecordedPBT(_Configuring, PopulationBasedTraining):
 
 
 class EngineStop(_Bound, Stopper):
-    """Ends the whole experiment when the controller is stopping."""
+    """Ends the whole experiment when the controller is stopping; a trial after a result (an epoch
+    boundary) once the study's budget is spent."""
 
     def __init__(self, key: str) -> None:
         self._engine_key = key
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        return False
+        return self.engine.over_budget(trial_id, result)
 
     def stop_all(self) -> bool:
         return self.engine.stopping
+
+
+class BudgetedVariants(_Bound, BasicVariantGenerator):
+    """Ray's placeholder trials (each configured by the engine when added), none added once the
+    study's budget would be exceeded by one more trial: the run then ends as its trials do."""
+
+    def __init__(self, key: str, **kwargs: Any) -> None:
+        BasicVariantGenerator.__init__(self, **kwargs)
+        self._engine_key = key
+
+    def next_trial(self) -> Any:
+        if not self.engine.study_run.budget_allows_start():
+            self.set_finished()
+            return None
+        return super().next_trial()
 
 
 class Recorder(_Bound, tune.Callback):
