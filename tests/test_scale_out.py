@@ -201,3 +201,33 @@ def test_bad_database_input_is_one_line_fast_and_nothing_is_created(postgres, sp
     err = missing.stderr.strip().splitlines()
     assert missing.returncode == 2 and len(err) == 1 and "--study nope: no such study" in err[0]
     assert PASSWORD not in missing.stderr and not (tmp_path / "w").exists()
+
+
+# --- beyond one study: a warm start from PostgreSQL, a budget on the Ray cluster ----------------------------
+
+def test_a_ray_study_warm_started_from_a_postgres_study_keeps_its_timeout(cluster, postgres, spec, tmp_path):
+    """Study A (Optuna engine, its record in PostgreSQL); study B on the 2-node Ray cluster, warm-started from
+    ``URL#A`` with a wall-clock budget: A's best config runs first, A's trials reach B's sampler, the budget
+    ends B early with its trials COMPLETE; no password is shown or recorded."""
+    env = {**os.environ, "AUTOML_STORAGE": postgres.url}
+    first = _automl(*_launch_args(tmp_path / "A", spec, "--study", "warm-a", "--algorithm", "tpe",
+                                  "--max-trials", "3"), env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    earlier = StudyRecord.open(postgres.url, "warm-a").trials()
+    best = max((t for t in earlier if t.state == "COMPLETE"), key=lambda t: (t.value, -t.number))
+    started = time.monotonic()
+    done = _automl(*_launch_args(tmp_path / "B", spec, "--engine", "ray", "--ray-address", cluster.address,
+                                 "--algorithm", "tpe", "--max-trials", "12", "--timeout", "45",
+                                 "--warm-start", f"{postgres.url}#warm-a"),
+                   env=cluster.client_env(dict(os.environ)))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert PASSWORD not in done.stdout + done.stderr
+    assert "warm start from" in done.stdout and "earlier trials given to the sampler" in done.stdout
+    record = StudyRecord.of_results_dir(tmp_path / "B")
+    trials = record.trials()
+    assert trials[0].config == best.config and trials[0].origin.startswith("warm start: trial")
+    assert PASSWORD not in trials[0].origin and "***" in trials[0].origin
+    assert len(record.frozen(priors=True)) - len(trials) == len([t for t in earlier if t.state == "COMPLETE"])
+    assert record.spent().startswith("--timeout 45") and len(record.counted()) < 12
+    assert all(t.state == "COMPLETE" and t.engine == "ray" for t in trials if t.finished), trials
+    assert time.monotonic() - started < 45 + 60  # the budget, one epoch of the slowest trial, Ray's start and stop
