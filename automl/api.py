@@ -174,12 +174,6 @@ def launch(options: StudyOptions, policy: str | None = None, request: str | None
         say(f"grid: {grid_size(space)} grid points; --max-trials {options.max_trials} of them are run")
     pool = GpuPool(resolve_gpus(None if options.gpus is None else ",".join(options.gpus) or "none"),
                    options.gpus_per_trial, options.parallel)
-    if dry_run:
-        _dry_run(options, skill, base_spec, space, pool, say)
-        return None
-    options = replace(options, gpus=pool.gpus)
-    if options.budget_hours or options.timeout:
-        options = check_budget(options, skill, base_spec, say)
     warm, base_config = None, None
     if space is not None:
         base_config = StudyRun(options, skill, base_spec, space, None, pool, None).base_config()
@@ -189,6 +183,14 @@ def launch(options: StudyOptions, policy: str | None = None, request: str | None
         warm = warm_starts.plan(warm_start, space, options.metrics, options.directions,
                                 max(0, options.max_trials - (base_config is not None)), base_config,
                                 max_epochs(base_spec))
+    if dry_run:
+        if warm is not None:
+            say(f"would {warm.line()}")
+        _dry_run(options, skill, base_spec, space, pool, say)
+        return None
+    options = replace(options, gpus=pool.gpus)
+    if options.budget_hours or options.timeout:
+        options = check_budget(options, skill, base_spec, say)
     parts = _parts(options, space, base_spec, options.seed)
     meta = StudyMeta(metrics=options.metrics, directions=options.directions, max_trials=options.max_trials,
                      max_epochs=max_epochs(base_spec), policy="on" if decision.on else "off", engine=options.engine,

@@ -10,8 +10,12 @@
    wall(P) <= wall(1) / (0.9 P).
 3. Suggestion overhead: ask + ``space.suggest`` on a study that already holds 1,000 finished
    trials in an SQLite file (the default storage), for each algorithm's sampler.
+4. A second objective: the same ask + suggest with one objective and with two (rank-1 up,
+   latency down), side by side on the same finished trials, at 50 and ``--history`` trials, for
+   each sampler a multi-objective study may use.
 
     .venv/bin/python bench/bench_automl.py [--trials 4] [--epochs 2] [--parallel 2] [--history 1000] [--postgres]
+        [--only overhead|scaling|suggestions|objectives]
 """
 
 from __future__ import annotations
@@ -125,13 +129,50 @@ def suggestions(root: Path, history: int, storage: str | None = None) -> None:
               f" (first {times[0] * 1000:.0f} ms)")
 
 
+def objectives(root: Path, histories: tuple[int, ...], repeats: int = 7) -> None:
+    """What a second objective (rank-1 up, latency down) adds to ask + suggest, per sampler a
+    multi-objective study may use, side by side on the same finished trials in SQLite."""
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = compile_schema(packaged_schema("train"), base_spec={"train": {"num_epochs": 8}})
+    rng = np.random.default_rng(0)
+    for history in histories:
+        source = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0), directions=["maximize", "minimize"])
+        for _ in range(history):
+            trial = source.ask()
+            config = space.suggest(trial)
+            source.tell(trial, [-abs(math.log10(config["train.optim.base_lr"]) + 2.5) + rng.normal(0, 0.05),
+                                float(rng.uniform(1.0, 20.0))])
+        print(f"ask + suggest with {history} finished trials in SQLite, 1 objective vs 2 (median of "
+              f"{repeats - 1}, first ask apart):")
+        for name in ("random", "tpe", "bayesian", "grid"):
+            medians = []
+            for directions in (["maximize"], ["maximize", "minimize"]):
+                parts = optuna_parts(name, space, 0, 8, history)
+                tag = f"mo{len(directions)}-{name}-{history}"
+                study = optuna.create_study(storage=open_storage(f"sqlite:///{root / f'{tag}.db'}", create=True),
+                                            study_name=tag, sampler=parts.sampler, directions=directions)
+                study.add_trials([optuna.trial.create_trial(params=t.params, distributions=t.distributions,
+                                                            values=t.values[:len(directions)]) for t in source.trials])
+                times = []
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    trial = study.ask()
+                    space.suggest(trial)
+                    times.append(time.perf_counter() - start)
+                    study.tell(trial, [0.0] * len(directions))
+                medians.append(statistics.median(times[1:]))
+            print(f"  {name:<9} 1 objective {medians[0] * 1000:8.1f} ms, 2 objectives {medians[1] * 1000:8.1f} ms: "
+                  f"{(medians[1] - medians[0]) * 1000:+.1f} ms ({medians[1] / medians[0]:.2f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--history", type=int, default=1000)
-    parser.add_argument("--only", choices=("overhead", "scaling", "suggestions"))
+    parser.add_argument("--only", choices=("overhead", "scaling", "suggestions", "objectives"))
     parser.add_argument("--postgres", action="store_true", help="suggestions on a throwaway PostgreSQL server")
     args = parser.parse_args()
     from reid_core.synthetic import make_dataset
@@ -154,6 +195,9 @@ def main() -> None:
                     suggestions(root, args.history, server.url)
             else:
                 suggestions(root, args.history)
+        if args.only in (None, "objectives"):
+            print("== a second objective ==")
+            objectives(root, (50, args.history))
 
 
 if __name__ == "__main__":

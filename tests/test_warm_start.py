@@ -62,6 +62,14 @@ def test_a_warm_start_runs_the_best_configs_first_and_feeds_the_sampler(earlier,
     assert "3 of its best configs run first" in out
 
 
+def test_a_dry_run_says_what_the_warm_start_would_bring_and_starts_nothing(earlier, tmp_path, capsys):
+    skill, old = earlier
+    assert _launch(skill, tmp_path / "dry", "--max-trials", "5", "--warm-start", str(old), "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert f"would warm start from {old.resolve()}:" in out and "nothing was started" in out
+    assert not (tmp_path / "dry").exists()
+
+
 @pytest.mark.parametrize("engine", ["optuna", "ray"])
 def test_a_warm_start_from_a_storage_url_and_study_on_either_engine(engine, earlier, tmp_path, monkeypatch):
     skill, old = earlier
