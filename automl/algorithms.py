@@ -2,7 +2,7 @@
 
 | name | Optuna engine | Ray engine (the record's same sampler proposes) |
 | --- | --- | --- |
-| bayesian | GPSampler on at most 128 observations (the 64 best + the 64 latest), running trials conditioned on (no near-duplicate proposals) | the same GP, FIFO |
+| bayesian | GPSampler on at most 128 observations (the 64 best, or of several objectives the first Pareto fronts, + the 64 latest), running trials conditioned on (no near-duplicate proposals) | the same GP, FIFO |
 | tpe | TPESampler(multivariate, group, constant liar) | the same TPE, FIFO |
 | random | RandomSampler | RandomSampler, FIFO |
 | grid | LazyGridSampler over a few points per parameter (``SearchSpace.grid``) | the same grid, FIFO |
@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import optuna
 
 from automl.errors import AutomlError
@@ -46,6 +47,7 @@ def check_algorithm(name: str, engine: str) -> None:
         raise AutomlError(f"--algorithm {name}: runs on --engine ray only")
 
 
+LEARNING = ("bayesian", "tpe", "bohb")  # their samplers model the results so far (a warm start's observations too)
 MULTI_OBJECTIVE = ("bayesian", "tpe", "random", "grid")  # no pruning: a trial is weighed on every objective
 
 
@@ -71,6 +73,29 @@ def grid_size(space: SearchSpace) -> int:
 GP_WINDOW = 128  # a GP is cubic in its observations and its acquisition search grows with them
 
 
+def pareto_ranks(losses: np.ndarray, enough: int) -> np.ndarray:
+    """Each row's non-dominated rank (0: the Pareto front of the rows, all objectives minimised),
+    peeled front by front until at least ``enough`` rows are ranked; the rest rank after them. One
+    objective: its order."""
+    n = len(losses)
+    if losses.shape[1] == 1:
+        ranks = np.empty(n, dtype=int)
+        ranks[np.argsort(losses[:, 0], kind="stable")] = np.arange(n)
+        return ranks
+    no_worse = (losses[:, None, :] <= losses[None, :, :]).all(axis=2)
+    better = (losses[:, None, :] < losses[None, :, :]).any(axis=2)
+    dominates = no_worse & better  # [i, j]: row i dominates row j
+    ranks = np.full(n, n, dtype=int)
+    left = np.ones(n, dtype=bool)
+    rank = 0
+    while left.any() and (~left).sum() < enough:
+        front = left & ~(dominates[left].any(axis=0))
+        ranks[front] = rank
+        left &= ~front
+        rank += 1
+    return ranks
+
+
 class _WindowedStudy:
     """A read view of a study that shows a GP only its window of completed trials."""
 
@@ -82,11 +107,14 @@ class _WindowedStudy:
 
     def _select(self, trials: list) -> list:
         complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-        if len(complete) <= self._window or len(self._study.directions) > 1:  # no single best half to keep
+        if len(complete) <= self._window:
             return trials
         half = self._window // 2
-        sign = -1.0 if self._study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
-        best = sorted(complete, key=lambda t: sign * t.value)[:half]
+        signs = [-1.0 if d == optuna.study.StudyDirection.MAXIMIZE else 1.0 for d in self._study.directions]
+        losses = np.array([[s * v for s, v in zip(signs, t.values)] for t in complete])
+        ranks = pareto_ranks(losses, half)
+        order = sorted(range(len(complete)), key=lambda i: (ranks[i], losses[i, 0], complete[i].number))
+        best = [complete[i] for i in order[:half]]
         latest = sorted(complete, key=lambda t: t.number)[-(self._window - len(best)):]
         keep = {t.number for t in best} | {t.number for t in latest}
         return [t for t in trials if t.state != optuna.trial.TrialState.COMPLETE or t.number in keep]
@@ -99,8 +127,9 @@ class _WindowedStudy:
 
 
 class WindowedGPSampler(optuna.samplers.BaseSampler):
-    """Optuna's GPSampler fitted to at most ``window`` completed trials: the best half and the
-    latest half, so a suggestion stays fast at thousands of trials (docs/BENCHMARKS.md)."""
+    """Optuna's GPSampler fitted to at most ``window`` completed trials: the best half (of several
+    objectives: the first Pareto fronts, ties by the first objective) and the latest half, so a
+    suggestion stays fast at thousands of trials (docs/BENCHMARKS.md)."""
 
     def __init__(self, seed: int | None, n_startup_trials: int, window: int = GP_WINDOW) -> None:
         import torch  # Optuna's GP runs on torch; only studies that use it pay the import

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import optuna
 
-from automl.algorithms import first_configs, grid_size, optuna_parts
+from automl.algorithms import LEARNING, first_configs, grid_size, optuna_parts
 from automl.checks import check_budget, check_launch
 from automl.engines import engine_for
 from automl.errors import AutomlError
@@ -182,7 +182,7 @@ def launch(options: StudyOptions, policy: str | None = None, request: str | None
             raise AutomlError("--warm-start: there is nothing to search (automl_policy is off)")
         warm = warm_starts.plan(warm_start, space, options.metrics, options.directions,
                                 max(0, options.max_trials - (base_config is not None)), base_config,
-                                max_epochs(base_spec))
+                                max_epochs(base_spec), learns=options.algorithm in LEARNING)
     if dry_run:
         if warm is not None:
             say(f"would {warm.line()}")
@@ -197,16 +197,17 @@ def launch(options: StudyOptions, policy: str | None = None, request: str | None
                      algorithm=options.algorithm, search_space=space.describe() if space is not None else "",
                      base_spec=base_spec, launch=options.study_wide(), heartbeat_s=options.heartbeat,
                      grace_s=options.grace, validation_queries=data.validation_queries if data else None,
-                     started_at=time.time())
+                     started_at=time.time(), warm_start=warm.as_meta() if warm is not None else None)
     with engine_for(options.engine).session(options, pool):  # a cluster it cannot join: nothing is created
         record = StudyRecord.create(options.storage, options.study, meta, options.results_dir,
                                     sampler=parts.sampler if parts else None, pruner=parts.pruner if parts else None)
         if warm is not None:
-            warm_starts.seed_record(warm, record, space, say)
+            warm_starts.seed_record(warm, record, say)
         if space is not None:
             if base_config is not None:
                 record.enqueue(space.trial_params(base_config), "base spec", base_config)
-                say("trial 0 runs the base spec's own values (the baseline the search has to beat)")
+                say(f"trial {'after the replayed configs' if warm and warm.replayed else '0'} runs the base spec's "
+                    "own values (the baseline the search has to beat)")
             else:
                 say("the base spec's values lie outside the search space; it is not run as a trial")
         else:

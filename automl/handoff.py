@@ -108,7 +108,7 @@ def tuned_re_ranking(skill: Skill, base_spec: dict, checkpoint: Path, out: Path,
                            "used for choices"}
     try:
         done = run_action(skill, base_spec, "tune_reranking", checkpoint, out, devices)
-    except AutomlError as err:
+    except (AutomlError, OSError) as err:
         return {"skipped": str(err)}
     return {"chosen": done.get("re_ranking") or {"re_ranking": False}, "metric": done.get("metric"),
             "validation_with": done.get("kpi", {}), "validation_without": done.get("kpi_without_re_ranking", {}),
@@ -153,13 +153,17 @@ def handoff(options: StudyOptions, skill: Skill, record: StudyRecord, devices: t
     re_ranking = tuned_re_ranking(skill, base_spec, best.checkpoint, out / "best", devices)
     chosen = re_ranking.get("chosen") or {}
     plain = {"re_ranking": False} if "chosen" in re_ranking else None  # like for like with the tuned one
+    evaluation = None
     if chosen.get("re_ranking"):  # the handoff's evaluate spec carries the chosen values
-        tuned = run_action(skill, base_spec, "evaluate", best.checkpoint, out / "best", devices, chosen)
-        re_ranking["test_with"] = tuned.get("kpi", {})
-        re_ranking["evaluate_spec"] = str(out / "best" / "spec_evaluate.yaml")
-        evaluation = run_action(skill, base_spec, "evaluate", best.checkpoint, out / "best_without_re_ranking",
-                                devices, plain)
-    else:
+        try:
+            tuned = run_action(skill, base_spec, "evaluate", best.checkpoint, out / "best", devices, chosen)
+            re_ranking["test_with"] = tuned.get("kpi", {})
+            re_ranking["evaluate_spec"] = str(out / "best" / "spec_evaluate.yaml")
+            evaluation = run_action(skill, base_spec, "evaluate", best.checkpoint, out / "best_without_re_ranking",
+                                    devices, plain)
+        except (AutomlError, OSError) as err:  # e.g. out of memory on the larger test set: hand off without
+            re_ranking["test_failed"] = str(err)
+    if evaluation is None:
         evaluation = run_action(skill, base_spec, "evaluate", best.checkpoint, out / "best", devices, plain)
     summary["test_evaluation"] = evaluation.get("kpi", {})
     summary["re_ranking"] = re_ranking
@@ -196,6 +200,8 @@ def handoff(options: StudyOptions, skill: Skill, record: StudyRecord, devices: t
         objectives = list(zip(record.meta.metrics, record.meta.directions))
         summary["objectives"] = [list(o) for o in objectives]
         summary["pareto_front"] = front_rows(trials, objectives, record.metric)
+    if record.meta.warm_start:
+        summary["warm_start"] = record.meta.warm_start
     if options.budget_hours or options.timeout:
         started = record.meta.started_at or time.time()
         summary["budget"] = Budget(options.budget_hours, options.timeout, started).report(trials, record.spent())
@@ -225,6 +231,9 @@ def re_ranking_lines(entry: dict[str, Any], without: dict[str, Any]) -> list[str
     if not chosen.get("re_ranking"):
         return [head + f"no candidate beats none ({metric} {_percent(entry['validation_without'].get(metric))}); "
                        "left off"]
+    if entry.get("test_failed"):
+        return [head + f"k1={chosen['k1']}, k2={chosen['k2']}, lambda_value={chosen['lambda_value']}, but the test "
+                       f"evaluation with them failed ({entry['test_failed']}); handed off without"]
     with_it = entry.get("test_with") or {}
     changes = ", ".join(f"{name} {_percent(without.get(name))} -> {_percent(with_it.get(name))}"
                         for name in ("mAP", "cmc_rank_1") if name in with_it)
@@ -269,6 +278,10 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
             front.add_row(str(row["trial"]), *[f"{row[n]:.4g}" for n in names],
                           "yes" if row["trial"] == best["trial"] else "")
         console.print(front)
+    if summary.get("warm_start"):
+        warm = summary["warm_start"]
+        console.print(f"Warm-started from {warm['source']}: {warm['observations']} earlier trials as observations, "
+                      f"its trials {', '.join(map(str, warm['replayed'])) or 'none'} replayed first")
     if summary.get("budget"):
         b = summary["budget"]
         limits = ", ".join(x for x in (f"{b['budget_hours']:g} device-hours" if b["budget_hours"] else "",

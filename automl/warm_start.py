@@ -4,10 +4,12 @@
 optimised the same objectives in the same directions: values measured otherwise would mislead the
 sampler. Before the new study's first trial:
 
-- **prior observations**: each COMPLETE earlier trial whose config this search space can produce and
-  asks with exactly the same Optuna parameters and distributions is added to the record as an
-  observation (``StudyRecord.add_prior``): the sampler fits it; it is not a trial of this study (no
-  folder, no budget, never handed off, left out of every table);
+- **prior observations** (for the samplers that model results: ``algorithms.LEARNING``): each
+  COMPLETE earlier trial whose config this search space can produce and asks with exactly the same
+  Optuna parameters and distributions is added to the record as an observation
+  (``StudyRecord.add_prior``): the sampler fits it; it is not a trial of this study (no folder, no
+  budget, never handed off, left out of every table; its Optuna number comes before this study's
+  first trial);
 - **replayed configs**: the earlier study's best configs that this space can produce (at most
   ``REPLAYED``, fewer when the budget is small) are enqueued to run first, each trial's ``origin``
   naming the trial and study it comes from;
@@ -47,18 +49,24 @@ class Prior:
 @dataclass(frozen=True)
 class WarmStart:
     source: str  # as it may be shown: a resolved path, or the URL without its password and the study
-    replayed: tuple[tuple[int, dict[str, Any]], ...]  # (earlier trial, config), best first
+    replayed: tuple[tuple[int, dict[str, Any], dict[str, Any]], ...]  # (earlier trial, config, params), best first
     priors: tuple[Prior, ...]
     skipped: dict[str, int]  # why an earlier trial was not used -> how many
     epochs: tuple[int | None, int | None] = (None, None)  # the earlier study's trials' epochs, this one's
+    learns: bool = True  # the algorithm's sampler models observations (else none are given to it)
 
     def line(self) -> str:
         skipped = "; ".join(f"{n} {why}" for why, n in self.skipped.items())
         then, now = self.epochs
-        return (f"warm start from {self.source}: {len(self.priors)} earlier trials given to the sampler as "
-                f"observations, {len(self.replayed)} of its best configs run first"
+        given = (f"{len(self.priors)} earlier trials given to the sampler as observations" if self.learns else
+                 "the algorithm's sampler does not learn from results, so no observations are given to it")
+        return (f"warm start from {self.source}: {given}, {len(self.replayed)} of its best configs run first"
                 + (f"; skipped: {skipped}" if skipped else "")
                 + (f" (its trials trained {then} epochs, these train {now})" if then != now else ""))
+
+    def as_meta(self) -> dict[str, Any]:
+        """What the study's meta keeps of it (``StudyMeta.warm_start``)."""
+        return {"source": self.source, "observations": len(self.priors), "replayed": [n for n, _, _ in self.replayed]}
 
     def origin(self, trial: int) -> str:
         return f"warm start: trial {trial} of {self.source}"
@@ -99,8 +107,10 @@ def _prior(space: SearchSpace, frozen: optuna.trial.FrozenTrial, trial: TrialRec
 
 
 def plan(source: str, space: SearchSpace, metrics: tuple[str, ...], directions: tuple[str, ...],
-         room: int, base_config: dict[str, Any] | None, max_epochs: int | None = None) -> WarmStart:
-    """What the earlier study gives this one (``room``: how many configs may be replayed)."""
+         room: int, base_config: dict[str, Any] | None, max_epochs: int | None = None,
+         learns: bool = True) -> WarmStart:
+    """What the earlier study gives this one (``room``: how many configs may be replayed; ``learns``:
+    the sampler models observations, so the earlier trials are given to it)."""
     earlier, shown = open_source(source)
     if earlier.meta is None:
         raise AutomlError(f"--warm-start {shown}: not a study automl recorded (its trials hold no configs)")
@@ -113,22 +123,24 @@ def plan(source: str, space: SearchSpace, metrics: tuple[str, ...], directions: 
     trials = earlier.trials(list(frozen.values()))
     skipped: Counter[str] = Counter()
     priors: list[Prior] = []
-    fitting: list[TrialRecord] = []
+    fitting: list[tuple[TrialRecord, dict[str, Any]]] = []
     for trial in trials:
         if trial.state != "COMPLETE" or trial.value is None:
             skipped[f"{trial.state.lower()} (no final value)"] += 1
             continue
-        if space.validate(trial.config):
-            skipped["outside this search space"] += 1
-            continue
-        fitting.append(trial)
         try:
-            found = _prior(space, frozen[trial.number], trial)
-        except (SearchSpaceError, KeyError, ValueError) as err:
-            found = f"cannot be replayed here ({err})"
+            if space.validate(trial.config):
+                skipped["outside this search space"] += 1
+                continue
+            params = space.trial_params(trial.config)
+            found = _prior(space, frozen[trial.number], trial) if learns else None
+        except (SearchSpaceError, KeyError, ValueError, TypeError):
+            skipped["not replayable in this search space"] += 1
+            continue
+        fitting.append((trial, params))
         if isinstance(found, Prior):
             priors.append(found)
-        else:
+        elif found is not None:
             skipped[found] += 1
     if not fitting:
         reasons = "; ".join(f"{n} {why}" for why, n in skipped.items()) or "it has no trials"
@@ -136,20 +148,21 @@ def plan(source: str, space: SearchSpace, metrics: tuple[str, ...], directions: 
     sign = -1.0 if directions[0] == "maximize" else 1.0
     replayed: list[tuple[int, dict[str, Any]]] = []
     seen = [base_config] if base_config is not None else []
-    for trial in sorted(fitting, key=lambda t: (sign * t.value, t.number)):
+    for trial, params in sorted(fitting, key=lambda pair: (sign * pair[0].value, pair[0].number)):
         if len(replayed) >= min(REPLAYED, room):
             break
         if trial.config not in seen:
             seen.append(trial.config)
-            replayed.append((trial.number, trial.config))
-    return WarmStart(shown, tuple(replayed), tuple(priors), dict(skipped), (earlier.meta.max_epochs, max_epochs))
+            replayed.append((trial.number, trial.config, params))
+    return WarmStart(shown, tuple(replayed), tuple(priors), dict(skipped), (earlier.meta.max_epochs, max_epochs),
+                     learns)
 
 
-def seed_record(warm: WarmStart, record: StudyRecord, space: SearchSpace, say: Callable[[str], None]) -> None:
+def seed_record(warm: WarmStart, record: StudyRecord, say: Callable[[str], None]) -> None:
     """Add the observations and enqueue the replayed configs (before the base spec's trial)."""
     for prior in warm.priors:
         record.add_prior(prior.params, prior.distributions, prior.values,
                          {"source": warm.source, "trial": prior.trial}, warm.origin(prior.trial))
-    for number, config in warm.replayed:
-        record.enqueue(space.trial_params(config), warm.origin(number), config)
+    for number, config, params in warm.replayed:
+        record.enqueue(params, warm.origin(number), config)
     say(warm.line())

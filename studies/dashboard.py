@@ -194,7 +194,8 @@ def _panels(record: StudyRecord, frozen: list[optuna.trial.FrozenTrial], trials:
         panels.append(Panel("pareto", "Pareto front", run_figures.pareto(trials, objectives, metric, front, chosen),
                             "no completed trial reported every objective yet", wide=True))
     shown = frozenset(name for t in trials for name in t.shown)
-    values, why = figures.importances(record.study, completed, shown)
+    own = frozen if record.meta and record.meta.warm_start else None  # a warm start's observations left out
+    values, why = figures.importances(record.study, completed, shown, own)
     panels.append(Panel("importances", "Parameter importances",
                         figures.importance_bars(values, completed) if values else None, why))
     if record.made_by_automl:  # a ReID study: its trials record CMC curves

@@ -215,12 +215,16 @@ def parallel(frame: pd.DataFrame, metric: str, log_params: set[str]) -> go.Figur
     return layout(fig, title, height=440, margin=dict(l=70, r=70, t=90, b=30))
 
 
-def importances(study: optuna.Study, completed: int,
-                exclude: frozenset[str] = frozenset()) -> tuple[dict[str, float] | None, str]:
+def importances(study: optuna.Study, completed: int, exclude: frozenset[str] = frozenset(),
+                own: list[optuna.trial.FrozenTrial] | None = None) -> tuple[dict[str, float] | None, str]:
     """PED-ANOVA importances by spec key (helper params summed into their key; ``exclude``: params
-    recorded only to be shown, copies of a helper's value), or None and why."""
+    recorded only to be shown, copies of a helper's value), or None and why. ``own``: the study's
+    own trials when its storage holds others too (a warm start's observations): only they count."""
     if completed < MIN_IMPORTANCE_TRIALS:
         return None, f"needs {MIN_IMPORTANCE_TRIALS} completed trials (has {completed})"
+    if own is not None:
+        study = optuna.create_study(directions=study.directions)
+        study.add_trials([t for t in own if t.state == optuna.trial.TrialState.COMPLETE])
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     shared = set.intersection(*(set(t.params) for t in done)) - exclude if done else set()
     try:

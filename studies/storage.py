@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from studies.errors import RecordError
-from studies.trial_record import FORMAT_KEY, StudyInfo
+from studies.trial_record import FORMAT_KEY, META_KEY, PRIOR_KEY, StudyInfo
 
 SQLITE_TIMEOUT_S = 60
 CONNECT_TIMEOUT_S = 10
@@ -162,7 +162,13 @@ def list_studies(url: str) -> list[StudyInfo]:
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=True):
         best = summary.best_trial.values[0] if summary.best_trial is not None and summary.best_trial.values else None
         maximize = summary.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-        found.append(StudyInfo(summary.study_name, summary.n_trials, "maximize" if maximize else "minimize", best,
+        count = summary.n_trials
+        if ((summary.user_attrs.get(META_KEY) or {}).get("warm_start") or {}).get("observations"):
+            own = [t for t in storage.get_all_trials(storage.get_study_id_from_name(summary.study_name), deepcopy=False)
+                   if PRIOR_KEY not in t.user_attrs]  # a warm start's observations are not the study's trials
+            values = [t.values[0] for t in own if t.state == optuna.trial.TrialState.COMPLETE and t.values]
+            count, best = len(own), ((max if maximize else min)(values) if values else None)
+        found.append(StudyInfo(summary.study_name, count, "maximize" if maximize else "minimize", best,
                                summary.datetime_start, "automl" if FORMAT_KEY in summary.user_attrs or
                                "options" in summary.user_attrs else "optuna"))
     return found

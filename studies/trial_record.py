@@ -41,6 +41,7 @@ class StudyMeta:
     grace_s: int | None = None
     validation_queries: int | None = None  # queries of the validation split that score every trial
     started_at: float | None = None  # the launch (epoch seconds): the wall-clock budget counts from it
+    warm_start: dict | None = None  # {source, observations, replayed}: an earlier study seeded this one
 
     @property
     def metric(self) -> str:

@@ -44,3 +44,14 @@ def test_the_dashboard_states_the_tuned_re_ranking(tmp_path):
     _, results = fake_study(tmp_path, "--max-epochs", "2", "--max-trials", "1", "dataset.val_split=0.2")
     page = (results / "dashboard.html").read_text()
     assert "best with tuned re-ranking (k1=10, k2=2, lambda_value=0.1, chosen on validation)" in page
+
+
+def test_when_the_re_ranked_test_evaluation_fails_the_handoff_goes_on_without(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FAKE_RERANKED_EVALUATE_FAILS", "1")
+    _, results = fake_study(tmp_path, "--max-epochs", "2", "--max-trials", "1", "dataset.val_split=0.2")
+    summary = json.loads((results / "summary.json").read_text())
+    assert "CUDA out of memory" in summary["re_ranking"]["test_failed"] and "test_with" not in summary["re_ranking"]
+    assert summary["test_evaluation"]["mAP"] == 0.4 and (results / "handoff" / "best" / "export").exists()
+    spec = yaml.safe_load((results / "handoff" / "best" / "spec_evaluate.yaml").read_text())
+    assert spec["re_ranking"]["re_ranking"] is False  # the handoff's spec is the one that ran
+    assert "handed off without" in " ".join(capsys.readouterr().out.split())

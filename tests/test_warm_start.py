@@ -59,7 +59,26 @@ def test_a_warm_start_runs_the_best_configs_first_and_feeds_the_sampler(earlier,
     assert record.best_trial().number in {t.number for t in trials}
     out = capsys.readouterr().out
     assert f"warm start from {old.resolve()}: {len(complete)} earlier trials given to the sampler" in out
-    assert "3 of its best configs run first" in out
+    assert "3 of its best configs run first" in out and "trial after the replayed configs runs the base spec" in out
+    assert main(["studies", "--storage", f"sqlite:///{results / 'study.db'}"]) == 0
+    listed = capsys.readouterr().out.split("\t")  # the storage's listing counts this study's own trials
+    assert listed[1] == "5 trials" and listed[3] == f"best {max(t.value for t in trials):.4f}"
+    assert main(["handoff", "--results-dir", str(results)]) == 0
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["warm_start"] == {"source": str(old.resolve()), "observations": len(complete),
+                                     "replayed": [t.number for t in complete[:3]]}
+    assert {row["number"] for row in summary["trials"]} == {t.number for t in trials}
+    assert "Warm-started from" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_sampler_that_does_not_learn_gets_the_replays_and_no_observations(earlier, tmp_path, monkeypatch, capsys):
+    skill, old = earlier
+    monkeypatch.setenv("FAKE_EPOCH_S", "0.02")
+    assert _launch(skill, tmp_path / "grid", "--algorithm", "grid", "--max-trials", "2", "--warm-start", str(old)) == 0
+    record = StudyRecord.of_results_dir(tmp_path / "grid")
+    assert len(record.frozen(priors=True)) == len(record.trials()) == 2
+    assert record.trials()[0].origin.startswith("warm start: trial")
+    assert "does not learn from results, so no observations are given to it" in capsys.readouterr().out
 
 
 def test_a_dry_run_says_what_the_warm_start_would_bring_and_starts_nothing(earlier, tmp_path, capsys):

@@ -204,7 +204,7 @@ class RayEngine(Engine):
         run, live = self.study_run, self.live.get(trial_id)
         if live is None or not run.budget.active:
             return False
-        spent = run.record.spent() or run.over_budget()
+        spent = run.over_budget()  # spent now, not "one more trial would not fit"
         if spent:
             run.spend(spent, "running trials stop at their next epoch")
             live.budget_stopped = f"stopped by the study's budget after epoch {int(result.get('epoch', 0)) - 1}"
@@ -216,7 +216,7 @@ class RayEngine(Engine):
             return
         with self.lock:
             end = self._end(live, ray_trial, error)
-            if end.state == "PRUNED" or end.interrupted:
+            if end.state == "PRUNED" or end.interrupted or live.budget_stopped:
                 self._stop_process(live)
             run.close(live.number, end, retention=False)  # a paused or exploited trial may need any checkpoint
         try:
