@@ -52,21 +52,44 @@ def _masked_text(url: str) -> str:
     return f"{scheme}://{user}:***@{tail}" if ":" in credentials else url
 
 
-def mask(url: str) -> str:
-    """The URL as it may be shown: its password replaced by ``***``."""
+SECRET_QUERY_KEYS = ("password", "passwd", "sslpassword")  # a password may come as ?password=... too
+
+
+def _secret_keys(parsed: URL) -> list[str]:
+    return [k for k in parsed.query if k.lower() in SECRET_QUERY_KEYS]
+
+
+def _secrets(url: str) -> list[str]:
+    """The passwords a URL holds, in its credentials or its query."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return []
+    values = [parsed.password] + [v for k in _secret_keys(parsed) for v in
+                                  ((parsed.query[k],) if isinstance(parsed.query[k], str) else parsed.query[k])]
+    return [str(v) for v in values if v]
+
+
+def mask(url: str) -> str:
+    """The URL as it may be shown: its passwords replaced by ``***``."""
+    try:
+        parsed = make_url(url)
     except (ArgumentError, ValueError):
         return _masked_text(url)
+    hidden = _secret_keys(parsed)
+    if hidden:
+        parsed = parsed.update_query_dict({k: "***" for k in hidden})
+    return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 def without_password(url: str) -> str:
     """The URL as it may be written to a file."""
     parsed = _url(url)
-    if parsed.password is None:
+    hidden = _secret_keys(parsed)
+    if parsed.password is None and not hidden:
         return url
     bare = URL.create(parsed.drivername, parsed.username, None, parsed.host, parsed.port, parsed.database,
-                      parsed.query)
+                      parsed.query).difference_update_query(hidden)
     return bare.render_as_string(hide_password=False)
 
 
@@ -136,9 +159,8 @@ def _cause(err: Exception, url: str) -> str:
     if isinstance(err, ModuleNotFoundError) or "No module named" in first:
         name = getattr(err, "name", None) or first.rsplit(" ", 1)[-1].strip("'\"")
         first = f"its driver {name} is not installed; for PostgreSQL: pip install 'reid-automl[postgres]'"
-    password = _url(url).password
-    if password:
-        first = first.replace(str(password), "***")
+    for secret in _secrets(url):
+        first = first.replace(secret, "***")
     return first[:200]
 
 

@@ -144,3 +144,14 @@ def test_a_trial_whose_worker_died_before_starting_it_is_failed_and_rerun(tmp_pa
     assert states[claimed.number] == "RUNNING" and states[unclaimed.number] == "FAIL"
     rerun = record.study.ask()
     assert record.trial(rerun.number).rerun_of == unclaimed.number
+
+
+def test_a_password_in_the_url_or_its_query_is_never_shown_or_written():
+    from studies.storage import mask, without_password
+
+    for url in ("postgresql://u:s3cr3t@h:5432/db", "postgresql://u@h/db?password=s3cr3t&sslmode=require",
+                "postgresql+psycopg://u@h/db?sslpassword=s3cr3t"):
+        assert "s3cr3t" not in mask(url) and "***" in mask(url)
+        assert "s3cr3t" not in without_password(url) and "h" in without_password(url)
+    assert "sslmode=require" in without_password("postgresql://u@h/db?password=s3cr3t&sslmode=require")
+    assert without_password("sqlite:///x.db") == "sqlite:///x.db"
