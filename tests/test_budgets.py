@@ -22,7 +22,7 @@ def _launch(skill, results, *extra):
                  "--parallel", "2", "--gpus", "none", *extra])
 
 
-@pytest.mark.parametrize("engine", ["optuna", "ray"])
+@pytest.mark.parametrize("engine", ["optuna", pytest.param("ray", marks=pytest.mark.real)])
 def test_a_spent_device_hour_budget_stops_trials_at_an_epoch_and_still_hands_off(engine, fake_skill, tmp_path,
                                                                                 monkeypatch):
     monkeypatch.setenv("FAKE_EPOCH_S", "0.4")
@@ -41,7 +41,7 @@ def test_a_spent_device_hour_budget_stops_trials_at_an_epoch_and_still_hands_off
     assert resolve_checkpoint(results).checkpoint.is_file()
 
 
-@pytest.mark.parametrize("engine", ["optuna", "ray"])
+@pytest.mark.parametrize("engine", ["optuna", pytest.param("ray", marks=pytest.mark.real)])
 def test_a_timeout_ends_the_study_with_its_handoff(engine, fake_skill, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_EPOCH_S", "0.3")
     results = tmp_path / "timeout"

@@ -89,7 +89,7 @@ def test_a_dry_run_says_what_the_warm_start_would_bring_and_starts_nothing(earli
     assert not (tmp_path / "dry").exists()
 
 
-@pytest.mark.parametrize("engine", ["optuna", "ray"])
+@pytest.mark.parametrize("engine", ["optuna", pytest.param("ray", marks=pytest.mark.real)])
 def test_a_warm_start_from_a_storage_url_and_study_on_either_engine(engine, earlier, tmp_path, monkeypatch):
     skill, old = earlier
     monkeypatch.setenv("FAKE_EPOCH_S", "0.02")
