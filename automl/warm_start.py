@@ -146,7 +146,7 @@ def plan(source: str, space: SearchSpace, metrics: tuple[str, ...], directions: 
         reasons = "; ".join(f"{n} {why}" for why, n in skipped.items()) or "it has no trials"
         raise AutomlError(f"--warm-start {shown}: none of its {len(trials)} trials fits this search space ({reasons})")
     sign = -1.0 if directions[0] == "maximize" else 1.0
-    replayed: list[tuple[int, dict[str, Any]]] = []
+    replayed: list[tuple[int, dict[str, Any], dict[str, Any]]] = []
     seen = [base_config] if base_config is not None else []
     for trial, params in sorted(fitting, key=lambda pair: (sign * pair[0].value, pair[0].number)):
         if len(replayed) >= min(REPLAYED, room):
