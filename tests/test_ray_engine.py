@@ -112,7 +112,8 @@ def test_ray_trials_are_proposed_by_the_records_own_sampler(fake_skill, tmp_path
         assert json.loads((results / "trials" / str(trial.number) / "env.json").read_text())["pid"] == trial.pid
 
 
-@pytest.mark.parametrize("algorithm", ["bayesian", "tpe", "random", "grid", "hyperband", "asha", "bohb", "pbt"])
+@pytest.mark.parametrize("algorithm", ["bayesian", "tpe", "random", "grid", "hyperband", "asha", "bohb",
+                                       pytest.param("pbt", marks=pytest.mark.real)])  # PBT's 45 s: with the real ones
 def test_every_algorithm_runs_on_ray_started_here(algorithm, fake_skill, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_EPOCH_S", "0.2")
     results = tmp_path / algorithm
