@@ -25,6 +25,7 @@ from automl.errors import AutomlError
 from automl.options import StudyOptions
 from automl.resolver import ResolvedCheckpoint, resolve_checkpoint, trial_checkpoint
 from automl.skill import Skill
+from automl.trial_files import TrialFolder
 from reid_core.status import read_status
 from schemas import spec as specs
 from studies.constraints import parse_constraints
@@ -115,6 +116,18 @@ def tuned_re_ranking(skill: Skill, base_spec: dict, checkpoint: Path, out: Path,
             "candidates": done.get("candidates"), "seconds": done.get("seconds")}
 
 
+def trained_spec(record: StudyRecord, trial: TrialRecord, base_spec: dict) -> dict:
+    """The spec ``trial`` trained with (its searched values: the model keys its checkpoint holds), for
+    the actions run on its checkpoint; the base spec when its folder is not on this machine."""
+    folder = record.path(trial.folder, trial)
+    if folder is not None and TrialFolder(folder).spec.is_file():
+        try:
+            return specs.read_yaml_mapping(TrialFolder(folder).spec)
+        except specs.SpecError:
+            pass
+    return base_spec
+
+
 def _base_trial(trials: list[TrialRecord]) -> TrialRecord | None:
     """The completed trial that ran the base spec's own values (a PBT clone of it is not)."""
     found = [t for t in trials if t.state == "COMPLETE" and t.origin == "base spec" and not t.lineage]
@@ -141,6 +154,7 @@ def handoff(options: StudyOptions, skill: Skill, record: StudyRecord, devices: t
         raise AutomlError(str(err)) from None
     trials = record.trials()
     best_trial = next(t for t in trials if t.number == best.trial)
+    best_spec = trained_spec(record, best_trial, base_spec)
     summary: dict[str, Any] = {
         "study": record.name, "storage": record.masked_url, "metric": options.metric,
         "direction": options.direction, "selection": "validation split carved from the training identities"
@@ -150,21 +164,21 @@ def handoff(options: StudyOptions, skill: Skill, record: StudyRecord, devices: t
     }
     if constraints:
         summary["constraints"] = [str(c) for c in constraints]
-    re_ranking = tuned_re_ranking(skill, base_spec, best.checkpoint, out / "best", devices)
+    re_ranking = tuned_re_ranking(skill, best_spec, best.checkpoint, out / "best", devices)
     chosen = re_ranking.get("chosen") or {}
     plain = {"re_ranking": False} if "chosen" in re_ranking else None  # like for like with the tuned one
     evaluation = None
     if chosen.get("re_ranking"):  # the handoff's evaluate spec carries the chosen values
         try:
-            tuned = run_action(skill, base_spec, "evaluate", best.checkpoint, out / "best", devices, chosen)
+            tuned = run_action(skill, best_spec, "evaluate", best.checkpoint, out / "best", devices, chosen)
             re_ranking["test_with"] = tuned.get("kpi", {})
             re_ranking["evaluate_spec"] = str(out / "best" / "spec_evaluate.yaml")
-            evaluation = run_action(skill, base_spec, "evaluate", best.checkpoint, out / "best_without_re_ranking",
+            evaluation = run_action(skill, best_spec, "evaluate", best.checkpoint, out / "best_without_re_ranking",
                                     devices, plain)
         except (AutomlError, OSError) as err:  # e.g. out of memory on the larger test set: hand off without
             re_ranking["test_failed"] = str(err)
     if evaluation is None:
-        evaluation = run_action(skill, base_spec, "evaluate", best.checkpoint, out / "best", devices, plain)
+        evaluation = run_action(skill, best_spec, "evaluate", best.checkpoint, out / "best", devices, plain)
     summary["test_evaluation"] = evaluation.get("kpi", {})
     summary["re_ranking"] = re_ranking
     baseline_checkpoint, baseline_name = starting_checkpoint(base_spec), "starting checkpoint"
@@ -184,10 +198,10 @@ def handoff(options: StudyOptions, skill: Skill, record: StudyRecord, devices: t
     elif base_trial is not None and base_trial.number == best.trial:
         summary["baseline"] = {"source": f"base spec (trial {base_trial.number}) is the best trial",
                                "test_evaluation": summary["test_evaluation"]}
-    exported = run_action(skill, base_spec, "export", best.checkpoint, out / "best", devices)
+    exported = run_action(skill, best_spec, "export", best.checkpoint, out / "best", devices)
     summary["export"] = {"onnx_file": str(out / "best" / "export" / "reid.onnx"),
                          "max_abs_diff": (exported.get("kpi") or {}).get("max_abs_diff")}
-    run_action(skill, base_spec, "inference", best.checkpoint, out / "best", devices)
+    run_action(skill, best_spec, "inference", best.checkpoint, out / "best", devices)
     summary["inference"] = {"output_file": str(out / "best" / "inference" / "inference.json")}
     summary["trials"] = trial_rows(trials)
     failures: dict[str, list[int]] = {}

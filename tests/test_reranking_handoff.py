@@ -21,6 +21,8 @@ def test_the_handoff_tunes_re_ranking_on_validation_and_reports_test_with_and_wi
     spec = yaml.safe_load((handoff / "best" / "spec_evaluate.yaml").read_text())
     assert entry["evaluate_spec"] == str(handoff / "best" / "spec_evaluate.yaml")
     assert {k: spec["re_ranking"][k] for k in entry["chosen"]} == entry["chosen"]
+    best = summary["best"]["params"]  # the spec the best trial trained with: its model keys match its checkpoint
+    assert spec["train"]["optim"]["base_lr"] == best["train.optim.base_lr"]
     tuning = yaml.safe_load((handoff / "best" / "spec_tune_reranking.yaml").read_text())
     assert tuning["dataset"]["val_split"] == 0.2 and tuning["tune_reranking"]["checkpoint"] == summary["best"]["checkpoint"]
     plain = yaml.safe_load((handoff / "best_without_re_ranking" / "spec_evaluate.yaml").read_text())
