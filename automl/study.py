@@ -172,6 +172,7 @@ class StudyRun:
         return not spent
 
     def spend(self, reason: str, then: str) -> None:
+        """Mark the study's budget spent (once, whichever worker or check sees it first)."""
         if not self.record.spent():
             self.record.spend(reason)
             if self.progress is not None:
@@ -184,8 +185,12 @@ class StudyRun:
                       (meta.started_at if meta and meta.started_at else time.time()), self.options.trial_estimate_s)
 
     def over_budget(self) -> str | None:
-        """Why a running trial stops at this epoch boundary: a budget is spent (across every worker)."""
-        return self.budget.spent(self.trials()) if self.budget.active else None
+        """Why a running trial stops at this epoch boundary: a budget is spent (across every worker; the
+        first to see it marks the study's budget spent)."""
+        spent = self.budget.spent(self.trials()) if self.budget.active else None
+        if spent:
+            self.spend(spent, "running trials stop at their next epoch")
+        return spent
 
     def surplus(self, number: int) -> bool:
         """A trial this worker just created lies past the budget (others took it meanwhile)."""

@@ -54,9 +54,9 @@ from studies.errors import RecordError
 from studies.results_dir import marker_of, read_summary, write_marker, write_summary
 from studies.selection import SelectionNoise, selection_noise
 from studies.study_marks import StudyMarks
-from studies.trial_record import (FORMAT_KEY, HOST, META_KEY, PRIOR_KEY, RECORD_FORMAT, StudyMeta, TrialEnd, TrialRecord,
-                                   TrialStart, best_epoch, best_of, counted, device_hours, meta_of,
-                                   objective_values)
+from studies.trial_record import (FORMAT_KEY, HOST, META_KEY, PRIOR_KEY, RECORD_FORMAT, StudyMeta, TrialEnd,
+                                   TrialRecord, TrialStart, best_epoch, best_of, counted, device_hours, is_prior,
+                                   meta_of, objective_values)
 
 TrialState = optuna.trial.TrialState
 # our workers record heartbeats themselves (``heartbeat``) around ask/tell instead of Study.optimize
@@ -155,10 +155,11 @@ class StudyRecord(StudyMarks):
 
     # --- reading trials ---------------------------------------------------------------------------------
 
-    def frozen(self, states: Iterable[TrialState] | None = None, priors: bool = False) -> list[optuna.trial.FrozenTrial]:
+    def frozen(self, states: Iterable[TrialState] | None = None,
+               priors: bool = False) -> list[optuna.trial.FrozenTrial]:
         """The study's trials as Optuna holds them; a warm start's observations only with ``priors``."""
         trials = self.study.get_trials(deepcopy=False, states=tuple(states) if states is not None else None)
-        return trials if priors else [t for t in trials if PRIOR_KEY not in t.user_attrs]
+        return trials if priors else [t for t in trials if not is_prior(t)]
 
     def trials(self, frozen: list[optuna.trial.FrozenTrial] | None = None) -> list[TrialRecord]:
         automl = self.made_by_automl

@@ -25,7 +25,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from studies.errors import RecordError
-from studies.trial_record import FORMAT_KEY, META_KEY, PRIOR_KEY, StudyInfo
+from studies.trial_record import FORMAT_KEY, META_KEY, StudyInfo, is_prior
 
 SQLITE_TIMEOUT_S = 60
 CONNECT_TIMEOUT_S = 10
@@ -65,8 +65,10 @@ def _secrets(url: str) -> list[str]:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
         return []
-    values = [parsed.password] + [v for k in _secret_keys(parsed) for v in
-                                  ((parsed.query[k],) if isinstance(parsed.query[k], str) else parsed.query[k])]
+    values = [parsed.password]
+    for key in _secret_keys(parsed):  # a query value is a string, or a tuple when the key repeats
+        given = parsed.query[key]
+        values += [given] if isinstance(given, str) else list(given)
     return [str(v) for v in values if v]
 
 
@@ -186,8 +188,8 @@ def list_studies(url: str) -> list[StudyInfo]:
         maximize = summary.directions[0] == optuna.study.StudyDirection.MAXIMIZE
         count = summary.n_trials
         if ((summary.user_attrs.get(META_KEY) or {}).get("warm_start") or {}).get("observations"):
-            own = [t for t in storage.get_all_trials(storage.get_study_id_from_name(summary.study_name), deepcopy=False)
-                   if PRIOR_KEY not in t.user_attrs]  # a warm start's observations are not the study's trials
+            study_id = storage.get_study_id_from_name(summary.study_name)
+            own = [t for t in storage.get_all_trials(study_id, deepcopy=False) if not is_prior(t)]
             values = [t.values[0] for t in own if t.state == optuna.trial.TrialState.COMPLETE and t.values]
             count, best = len(own), ((max if maximize else min)(values) if values else None)
         found.append(StudyInfo(summary.study_name, count, "maximize" if maximize else "minimize", best,

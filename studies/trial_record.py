@@ -23,6 +23,11 @@ META_KEY = "meta"
 PRIOR_KEY = "prior"  # an earlier study's trial given to the sampler (a warm start), not one of this study's
 
 
+def is_prior(trial: optuna.trial.FrozenTrial) -> bool:
+    """A warm start's observation of an earlier study, not one of this study's trials."""
+    return PRIOR_KEY in trial.user_attrs
+
+
 @dataclass(frozen=True)
 class StudyMeta:
     """What a study was launched with (written once, at creation)."""

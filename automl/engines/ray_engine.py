@@ -201,14 +201,11 @@ class RayEngine(Engine):
 
     def over_budget(self, trial_id: str, result: dict) -> bool:
         """Stop this trial after this result (an epoch boundary): the study's budget is spent."""
-        run, live = self.study_run, self.live.get(trial_id)
-        if live is None or not run.budget.active:
+        live = self.live.get(trial_id)
+        if live is None or not self.study_run.over_budget():  # spent now, not "one more trial would not fit"
             return False
-        spent = run.over_budget()  # spent now, not "one more trial would not fit"
-        if spent:
-            run.spend(spent, "running trials stop at their next epoch")
-            live.budget_stopped = f"stopped by the study's budget after epoch {int(result.get('epoch', 0)) - 1}"
-        return bool(spent)
+        live.budget_stopped = f"stopped by the study's budget after epoch {int(result.get('epoch', 0)) - 1}"
+        return True
 
     def finished(self, ray_trial: Any, error: bool) -> None:
         run, live = self.study_run, self.live.pop(ray_trial.trial_id, None)

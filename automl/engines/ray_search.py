@@ -111,8 +111,8 @@ class BudgetedVariants(_Bound, BasicVariantGenerator):
         self._engine_key = key
 
     def next_trial(self) -> Any:
-        if len(self.engine.live) >= self.engine.study_run.options.parallel:
-            return None  # no slot: the budget is weighed when one frees
+        if self.is_finished() or len(self.engine.live) >= self.engine.study_run.options.parallel:
+            return None  # nothing more, or no slot: the budget (a read of the record) is weighed when one frees
         if not self.engine.study_run.budget_allows_start():
             self.set_finished()
             return None
