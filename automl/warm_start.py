@@ -89,16 +89,19 @@ def open_source(source: str) -> tuple[StudyRecord, str]:
         raise AutomlError(f"--warm-start {mask(source)}: {err}") from None
 
 
-def asked(space: SearchSpace, config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, BaseDistribution]]:
-    """The Optuna parameters and distributions this space asks when it produces ``config``."""
-    fixed = optuna.trial.FixedTrial(space.trial_params(config))
+def asked(space: SearchSpace, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, BaseDistribution]]:
+    """The Optuna parameters and distributions this space asks when it is given ``params``
+    (``space.trial_params`` of a config)."""
+    fixed = optuna.trial.FixedTrial(params)
     space.suggest(fixed)
     return fixed.params, fixed.distributions
 
 
-def _prior(space: SearchSpace, frozen: optuna.trial.FrozenTrial, trial: TrialRecord) -> Prior | str:
-    """The earlier trial as an observation for this space, or why it cannot be one."""
-    params, distributions = asked(space, trial.config)
+def _prior(space: SearchSpace, frozen: optuna.trial.FrozenTrial, trial: TrialRecord,
+           params: dict[str, Any]) -> Prior | str:
+    """The earlier trial (``params``: its config as this space asks it) as an observation for this
+    space, or why it cannot be one."""
+    params, distributions = asked(space, params)
     if set(trial.params) != set(params):
         return "asked other parameters"
     if any(frozen.distributions[name] != distributions[name] for name in params):
@@ -129,12 +132,12 @@ def plan(source: str, space: SearchSpace, metrics: tuple[str, ...], directions: 
             skipped[f"{trial.state.lower()} (no final value)"] += 1
             continue
         try:
-            if space.validate(trial.config):
-                skipped["outside this search space"] += 1
-                continue
-            params = space.trial_params(trial.config)
-            found = _prior(space, frozen[trial.number], trial) if learns else None
-        except (SearchSpaceError, KeyError, ValueError, TypeError):
+            params = space.trial_params(trial.config)  # refuses a config this space cannot produce
+            found = _prior(space, frozen[trial.number], trial, params) if learns else None
+        except SearchSpaceError:
+            skipped["outside this search space"] += 1
+            continue
+        except (KeyError, ValueError, TypeError):
             skipped["not replayable in this search space"] += 1
             continue
         fitting.append((trial, params))

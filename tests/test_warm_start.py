@@ -112,12 +112,14 @@ def test_an_earlier_trial_asked_with_other_distributions_is_not_an_observation(e
                            automl_hyperparameters=tuple(SEARCH.split(",")), base_spec=record.meta.base_spec)
     frozen = [t for t in record.frozen() if t.state == optuna.trial.TrialState.COMPLETE][0]
     trial = record.trials([frozen])[0]
-    assert isinstance(warm_start._prior(space, frozen, trial), warm_start.Prior)
+    params = space.trial_params(trial.config)
+    assert isinstance(warm_start._prior(space, frozen, trial, params), warm_start.Prior)
     name = next(n for n, d in frozen.distributions.items() if isinstance(d, optuna.distributions.FloatDistribution))
     other = frozen.distributions[name]
     frozen.distributions[name] = optuna.distributions.FloatDistribution(other.low, other.high * 2, log=other.log)
     try:
-        assert warm_start._prior(space, frozen, trial) == "asked with other distributions (ranges, steps, options)"
+        assert warm_start._prior(space, frozen, trial, params) == \
+            "asked with other distributions (ranges, steps, options)"
     finally:
         frozen.distributions[name] = other
 
