@@ -25,7 +25,6 @@ from automl.errors import AutomlError
 from automl.options import StudyOptions
 from automl.resolver import ResolvedCheckpoint, resolve_checkpoint, trial_checkpoint
 from automl.skill import Skill
-from automl.trial_files import TrialFolder
 from reid_core.status import read_status
 from schemas import spec as specs
 from studies.constraints import parse_constraints
@@ -116,16 +115,21 @@ def tuned_re_ranking(skill: Skill, base_spec: dict, checkpoint: Path, out: Path,
             "candidates": done.get("candidates"), "seconds": done.get("seconds")}
 
 
-def trained_spec(record: StudyRecord, trial: TrialRecord, base_spec: dict) -> dict:
-    """The spec ``trial`` trained with (its searched values: the model keys its checkpoint holds), for
-    the actions run on its checkpoint; the base spec when its folder is not on this machine."""
-    folder = record.path(trial.folder, trial)
-    if folder is not None and TrialFolder(folder).spec.is_file():
+def evaluate_best(skill: Skill, spec: dict, checkpoint: Path, out: Path, devices: tuple[str, ...],
+                  re_ranking: dict[str, Any], plain: dict | None) -> dict:
+    """The checkpoint on the test set as ``plain`` says (no re-ranking once it was tuned); when a
+    re-ranking was chosen, also with it, in the handoff's evaluate spec (``out/best``): ``re_ranking``
+    gains ``test_with`` and ``evaluate_spec``, or ``test_failed`` (then the plain run takes its place)."""
+    chosen = re_ranking.get("chosen") or {}
+    if chosen.get("re_ranking"):
         try:
-            return specs.read_yaml_mapping(TrialFolder(folder).spec)
-        except specs.SpecError:
-            pass
-    return base_spec
+            tuned = run_action(skill, spec, "evaluate", checkpoint, out / "best", devices, chosen)
+        except (AutomlError, OSError) as err:  # e.g. out of memory on the larger test set: hand off without
+            re_ranking["test_failed"] = str(err)
+        else:
+            re_ranking.update(test_with=tuned.get("kpi", {}), evaluate_spec=str(out / "best" / "spec_evaluate.yaml"))
+            return run_action(skill, spec, "evaluate", checkpoint, out / "best_without_re_ranking", devices, plain)
+    return run_action(skill, spec, "evaluate", checkpoint, out / "best", devices, plain)
 
 
 def _base_trial(trials: list[TrialRecord]) -> TrialRecord | None:
@@ -154,7 +158,7 @@ def handoff(options: StudyOptions, skill: Skill, record: StudyRecord, devices: t
         raise AutomlError(str(err)) from None
     trials = record.trials()
     best_trial = next(t for t in trials if t.number == best.trial)
-    best_spec = trained_spec(record, best_trial, base_spec)
+    best_spec = specs.with_values(base_spec, best_trial.config)  # as it trained: its checkpoint's model keys
     summary: dict[str, Any] = {
         "study": record.name, "storage": record.masked_url, "metric": options.metric,
         "direction": options.direction, "selection": "validation split carved from the training identities"
@@ -165,20 +169,8 @@ def handoff(options: StudyOptions, skill: Skill, record: StudyRecord, devices: t
     if constraints:
         summary["constraints"] = [str(c) for c in constraints]
     re_ranking = tuned_re_ranking(skill, best_spec, best.checkpoint, out / "best", devices)
-    chosen = re_ranking.get("chosen") or {}
     plain = {"re_ranking": False} if "chosen" in re_ranking else None  # like for like with the tuned one
-    evaluation = None
-    if chosen.get("re_ranking"):  # the handoff's evaluate spec carries the chosen values
-        try:
-            tuned = run_action(skill, best_spec, "evaluate", best.checkpoint, out / "best", devices, chosen)
-            re_ranking["test_with"] = tuned.get("kpi", {})
-            re_ranking["evaluate_spec"] = str(out / "best" / "spec_evaluate.yaml")
-            evaluation = run_action(skill, best_spec, "evaluate", best.checkpoint, out / "best_without_re_ranking",
-                                    devices, plain)
-        except (AutomlError, OSError) as err:  # e.g. out of memory on the larger test set: hand off without
-            re_ranking["test_failed"] = str(err)
-    if evaluation is None:
-        evaluation = run_action(skill, best_spec, "evaluate", best.checkpoint, out / "best", devices, plain)
+    evaluation = evaluate_best(skill, best_spec, best.checkpoint, out, devices, re_ranking, plain)
     summary["test_evaluation"] = evaluation.get("kpi", {})
     summary["re_ranking"] = re_ranking
     baseline_checkpoint, baseline_name = starting_checkpoint(base_spec), "starting checkpoint"

@@ -11,7 +11,8 @@ from test_automl import fake_study
 
 
 def test_the_handoff_tunes_re_ranking_on_validation_and_reports_test_with_and_without(tmp_path, capsys):
-    _, results = fake_study(tmp_path, "--max-epochs", "2", "--max-trials", "2", "dataset.val_split=0.2")
+    _, results = fake_study(tmp_path, "--max-epochs", "2", "--max-trials", "3", "--hyperparameters",
+                            "train.optim.base_lr", "dataset.val_split=0.2")  # trial 0: the base spec, a baseline
     summary = json.loads((results / "summary.json").read_text())
     entry = summary["re_ranking"]
     assert entry["chosen"] == {"re_ranking": True, "k1": 10, "k2": 2, "lambda_value": 0.1}
@@ -24,12 +25,13 @@ def test_the_handoff_tunes_re_ranking_on_validation_and_reports_test_with_and_wi
     best = summary["best"]["params"]  # the spec the best trial trained with: its model keys match its checkpoint
     assert spec["train"]["optim"]["base_lr"] == best["train.optim.base_lr"]
     tuning = yaml.safe_load((handoff / "best" / "spec_tune_reranking.yaml").read_text())
-    assert tuning["dataset"]["val_split"] == 0.2 and tuning["tune_reranking"]["checkpoint"] == summary["best"]["checkpoint"]
+    assert tuning["dataset"]["val_split"] == 0.2
+    assert tuning["tune_reranking"]["checkpoint"] == summary["best"]["checkpoint"]
     plain = yaml.safe_load((handoff / "best_without_re_ranking" / "spec_evaluate.yaml").read_text())
     assert plain["re_ranking"]["re_ranking"] is False
-    if "baseline" in summary and "checkpoint" in summary["baseline"]:  # compared like for like: without
-        base = yaml.safe_load((handoff / "baseline" / "spec_evaluate.yaml").read_text())
-        assert base["re_ranking"]["re_ranking"] is False
+    assert summary["best"]["trial"] != 0 and summary["baseline"]["source"] == "base spec (trial 0)"
+    base = yaml.safe_load((handoff / "baseline" / "spec_evaluate.yaml").read_text())
+    assert base["re_ranking"]["re_ranking"] is False  # compared like for like: without
     out = " ".join(capsys.readouterr().out.split())  # the console wraps long lines
     assert "k1=10, k2=2, lambda_value=0.1" in out and "mAP 40.00% -> 50.00%" in out
 
