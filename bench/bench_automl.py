@@ -98,6 +98,18 @@ def scaling(data, root: Path, trials: int, epochs: int, parallel: int) -> None:
           f"(target wall <= {target:.1f} s, i.e. >= {0.9 * parallel:.1f}x)")
 
 
+def _ask_times(study: optuna.Study, space, repeats: int) -> list[float]:
+    """Seconds of ``repeats`` ask + ``space.suggest`` (each trial told 0 on every objective)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        trial = study.ask()
+        space.suggest(trial)
+        times.append(time.perf_counter() - start)
+        study.tell(trial, [0.0] * len(study.directions))
+    return times
+
+
 def suggestions(root: Path, history: int, storage: str | None = None) -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -118,13 +130,7 @@ def suggestions(root: Path, history: int, storage: str | None = None) -> None:
         study = optuna.create_study(storage=open_storage(url, create=True), study_name=f"suggest-{name}",
                                     sampler=parts.sampler, pruner=parts.pruner, direction="maximize")
         study.add_trials(source.trials)
-        times = []
-        for _ in range(11):
-            start = time.perf_counter()
-            trial = study.ask()
-            space.suggest(trial)
-            times.append(time.perf_counter() - start)
-            study.tell(trial, 0.0)
+        times = _ask_times(study, space, 11)
         print(f"  {name:<9} median {statistics.median(times[1:]) * 1000:7.1f} ms, max {max(times[1:]) * 1000:7.1f} ms"
               f" (first {times[0] * 1000:.0f} ms)")
 
@@ -154,14 +160,7 @@ def objectives(root: Path, histories: tuple[int, ...], repeats: int = 7) -> None
                                             study_name=tag, sampler=parts.sampler, directions=directions)
                 study.add_trials([optuna.trial.create_trial(params=t.params, distributions=t.distributions,
                                                             values=t.values[:len(directions)]) for t in source.trials])
-                times = []
-                for _ in range(repeats):
-                    start = time.perf_counter()
-                    trial = study.ask()
-                    space.suggest(trial)
-                    times.append(time.perf_counter() - start)
-                    study.tell(trial, [0.0] * len(directions))
-                medians.append(statistics.median(times[1:]))
+                medians.append(statistics.median(_ask_times(study, space, repeats)[1:]))
             print(f"  {name:<9} 1 objective {medians[0] * 1000:8.1f} ms, 2 objectives {medians[1] * 1000:8.1f} ms: "
                   f"{(medians[1] - medians[0]) * 1000:+.1f} ms ({medians[1] / medians[0]:.2f}x)")
 

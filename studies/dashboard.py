@@ -160,7 +160,8 @@ def _baseline_table(summary: dict[str, Any]) -> str:
 def _re_ranking_note(summary: dict[str, Any]) -> str:
     """The tuned re-ranking: its values (chosen on validation) and the test KPIs without and with it."""
     entry = summary.get("re_ranking") or {}
-    chosen, with_it, without = entry.get("chosen") or {}, entry.get("test_with") or {}, summary.get("test_evaluation") or {}
+    chosen, with_it = entry.get("chosen") or {}, entry.get("test_with") or {}
+    without = summary.get("test_evaluation") or {}
     if not chosen.get("re_ranking"):
         return ""
     changes = ", ".join(f"{html.escape(name)} {_number(float(without[name]))} &rarr; {_number(float(with_it[name]))}"
