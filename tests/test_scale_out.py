@@ -184,10 +184,18 @@ def test_two_launches_of_one_study_at_once_one_wins(postgres, spec, tmp_path):
     assert PASSWORD not in lost_err[0]
 
 
+def _query_password_url(server, password: str, database: str | None = None) -> str:
+    return (f"postgresql://{server.user}@{server.host}:{server.port}/{database or server.database}"
+            f"?password={password}")
+
+
 def test_bad_database_input_is_one_line_fast_and_nothing_is_created(postgres, spec, tmp_path):
     for url, expected in ((postgres.url_with(password="wrong-pw"), "password authentication failed"),
                           (postgres.url_with(database="nope"), 'database "nope" does not exist'),
-                          (f"postgresql://reid:{PASSWORD}@no-such-host.invalid:5432/reid", "cannot open")):
+                          (f"postgresql://reid:{PASSWORD}@no-such-host.invalid:5432/reid", "cannot open"),
+                          # a password given in the URL's query is as secret as one in its credentials
+                          (_query_password_url(postgres, "wrong-pw"), "password authentication failed"),
+                          (_query_password_url(postgres, PASSWORD, "nope"), 'database "nope" does not exist')):
         results = tmp_path / "never"
         started = time.monotonic()
         done = _automl(*_launch_args(results, spec, "--storage", url), timeout=60)
